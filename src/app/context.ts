@@ -1,0 +1,29 @@
+/**
+ * What the HTTP apps and the worker are built from. Everything is created once by an entry point
+ * (src/bin/*) or by a test, and passed down; no module reaches for globals.
+ */
+import type { Logger } from 'pino';
+import type pg from 'pg';
+import type { Config } from '../config/config.js';
+import type { Keyring } from '../crypto/envelope.js';
+import type { Db } from '../db/database.js';
+import type { TenantDirectory } from '../tenants/directory.js';
+import type { TenantService } from '../tenants/service.js';
+import type { VirgilCardPublisher } from '../virgil/card-publisher.js';
+import type { ReconcileRequester } from '../groups/reconcile-requester.js';
+
+export interface AppContext {
+  config: Config;
+  db: Db;
+  pool: pg.Pool;
+  keyring: Keyring;
+  log: Logger;
+  /** Decoded, cached tenant settings for the request path; invalidated on every replica. */
+  tenants: TenantDirectory;
+  /** Onboarding and administration of tenants (writes). */
+  tenantService: TenantService;
+  /** Publishes cards on Virgil (the service identity card at onboarding). */
+  virgil: VirgilCardPublisher;
+  /** Asks the worker to reconcile a group; safe to call after the desired state has committed. */
+  reconcile: ReconcileRequester;
+}

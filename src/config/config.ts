@@ -1,0 +1,152 @@
+/**
+ * Configuration: read from the environment once at start, validated, and passed down as a frozen
+ * object. Nothing else in the code reads process.env. A bad setting throws a ConfigError naming it,
+ * which the entry points print as one line before exiting.
+ */
+import path from 'node:path';
+
+export type RunMode = 'development' | 'production' | 'test';
+
+export interface MasterKey { id: string; key: Buffer }
+
+export interface Config {
+  mode: RunMode;
+  host: string;
+  port: number;
+  /** When set, the admin API listens on its own port instead of under /admin on the public one. */
+  adminPort: number | null;
+  adminHost: string;
+  adminTokens: string[];
+  /** null: embedded PostgreSQL (development only). */
+  databaseUrl: string | null;
+  databasePoolSize: number;
+  /** null: BullMQ on PostgreSQL. */
+  redisUrl: string | null;
+  /** null in development: the embedded emulator. Production default: Virgil Cloud. */
+  virgilApiUrl: string | null;
+  emulatorPort: number;
+  /** The first key seals new values; every key can open values sealed with it. */
+  masterKeys: MasterKey[];
+  logLevel: string;
+  /** Git-ignored folder for development state (embedded PostgreSQL, generated keys). */
+  dataDir: string;
+  embeddedPostgresPort: number;
+  trustProxy: boolean;
+  bodyLimitBytes: number;
+  rateLimit: { tenantPerMinute: number; userPerMinute: number; adminPerMinute: number };
+  tenantCacheTtlSeconds: number;
+  worker: { concurrency: number; sweepIntervalMs: number };
+}
+
+export class ConfigError extends Error {
+  constructor(readonly setting: string, message: string) {
+    super(`${setting}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export const VIRGIL_CLOUD_URL = 'https://api.virgilsecurity.com';
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+type Env = Record<string, string | undefined>;
+
+function str(env: Env, name: string): string | undefined {
+  const v = env[name];
+  return v === undefined || v.trim() === '' ? undefined : v.trim();
+}
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = str(env, name);
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number, got "${raw}"`);
+  const n = Number(raw);
+  if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function url(env: Env, name: string, protocols: string[]): string | undefined {
+  const raw = str(env, name);
+  if (raw === undefined) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(name, 'is not a valid URL');
+  }
+  if (!protocols.includes(parsed.protocol)) throw new ConfigError(name, `must use ${protocols.join(' or ')}`);
+  return raw;
+}
+
+/** `MASTER_KEYS=id1:base64(32 bytes),id2:base64(32 bytes)`; the first one seals new values. */
+export function parseMasterKeys(raw: string, setting = 'MASTER_KEYS'): MasterKey[] {
+  const keys: MasterKey[] = [];
+  for (const item of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const sep = item.indexOf(':');
+    const id = sep > 0 ? item.slice(0, sep) : '';
+    if (!/^[A-Za-z0-9_-]{1,32}$/.test(id)) throw new ConfigError(setting, 'each entry must be "<keyId>:<base64 of 32 bytes>" with a key id of 1-32 letters, digits, _ or -');
+    const key = Buffer.from(item.slice(sep + 1), 'base64');
+    if (key.length !== 32) throw new ConfigError(setting, `key "${id}" must be 32 bytes of base64`);
+    if (keys.some((k) => k.id === id)) throw new ConfigError(setting, `key id "${id}" appears twice`);
+    keys.push({ id, key });
+  }
+  if (keys.length === 0) throw new ConfigError(setting, 'must contain at least one key');
+  return keys;
+}
+
+/**
+ * Builds the configuration. In development, settings left unset fall back to embedded parts;
+ * `devDefaults` supplies generated values (admin token, master key) kept in the data folder.
+ */
+export function loadConfig(env: Env, devDefaults: { adminToken?: string; masterKeys?: string } = {}): Config {
+  const modeRaw = str(env, 'NODE_ENV') ?? 'development';
+  const mode: RunMode = modeRaw === 'production' ? 'production' : modeRaw === 'test' ? 'test' : 'development';
+  const isProd = mode === 'production';
+
+  const adminTokensRaw = str(env, 'ADMIN_TOKENS') ?? devDefaults.adminToken;
+  if (!adminTokensRaw) throw new ConfigError('ADMIN_TOKENS', 'is required (comma-separated bearer tokens for the admin API)');
+  const adminTokens = adminTokensRaw.split(',').map((s) => s.trim()).filter(Boolean);
+  if (adminTokens.some((t) => t.length < 16)) throw new ConfigError('ADMIN_TOKENS', 'each token must be at least 16 characters');
+
+  const masterKeysRaw = str(env, 'MASTER_KEYS') ?? devDefaults.masterKeys;
+  if (!masterKeysRaw) throw new ConfigError('MASTER_KEYS', 'is required ("<keyId>:<base64 of 32 bytes>", comma-separated)');
+
+  const databaseUrl = url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']) ?? null;
+  if (isProd && !databaseUrl) throw new ConfigError('DATABASE_URL', 'is required in production');
+
+  const virgilApiUrl = url(env, 'VIRGIL_API_URL', ['http:', 'https:'])?.replace(/\/+$/, '') ?? (isProd ? VIRGIL_CLOUD_URL : null);
+
+  const logLevel = str(env, 'LOG_LEVEL') ?? 'info';
+  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`);
+
+  const adminPortRaw = str(env, 'ADMIN_PORT');
+  const config: Config = {
+    mode,
+    host: str(env, 'HOST') ?? (isProd ? '0.0.0.0' : '127.0.0.1'),
+    port: int(env, 'PORT', 3000, 0, 65535),
+    adminPort: adminPortRaw === undefined ? null : int(env, 'ADMIN_PORT', 0, 0, 65535),
+    adminHost: str(env, 'ADMIN_HOST') ?? '127.0.0.1',
+    adminTokens,
+    databaseUrl,
+    databasePoolSize: int(env, 'DATABASE_POOL_SIZE', 10, 1, 200),
+    redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']) ?? null,
+    virgilApiUrl,
+    emulatorPort: int(env, 'EMULATOR_PORT', 8787, 0, 65535),
+    masterKeys: parseMasterKeys(masterKeysRaw),
+    logLevel,
+    dataDir: path.resolve(str(env, 'DATA_DIR') ?? '.data'),
+    embeddedPostgresPort: int(env, 'EMBEDDED_PG_PORT', 54329, 1, 65535),
+    trustProxy: (str(env, 'TRUST_PROXY') ?? 'false') === 'true',
+    bodyLimitBytes: int(env, 'BODY_LIMIT_BYTES', 256 * 1024, 1024, 10 * 1024 * 1024),
+    rateLimit: {
+      tenantPerMinute: int(env, 'RATE_LIMIT_TENANT_PER_MINUTE', 600_000, 1, 100_000_000),
+      userPerMinute: int(env, 'RATE_LIMIT_USER_PER_MINUTE', 600, 1, 10_000_000),
+      adminPerMinute: int(env, 'RATE_LIMIT_ADMIN_PER_MINUTE', 600, 1, 10_000_000),
+    },
+    tenantCacheTtlSeconds: int(env, 'TENANT_CACHE_TTL_SECONDS', 300, 1, 86_400),
+    worker: {
+      concurrency: int(env, 'WORKER_CONCURRENCY', 4, 1, 64),
+      sweepIntervalMs: int(env, 'OUTBOX_SWEEP_INTERVAL_MS', 5000, 100, 3_600_000),
+    },
+  };
+  return Object.freeze(config);
+}

@@ -1,0 +1,53 @@
+/**
+ * The HTTP applications. `buildApp` never listens; entry points and tests decide that.
+ * The admin API is mounted under /admin on the public app unless it runs on its own port.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { AppContext } from '../app/context.js';
+import { registerErrorHandling } from './errors.js';
+import securityHeaders from './plugins/security-headers.js';
+import cors from './plugins/cors.js';
+import extensionRoutes from './routes/extension/index.js';
+import webhookRoutes from './routes/webhooks/index.js';
+import adminRoutes from './routes/admin/index.js';
+
+export interface BuildAppOptions {
+  /** Mount the admin API under /admin (default true). False when it listens on ADMIN_PORT. */
+  mountAdmin?: boolean;
+}
+
+function baseFastify(ctx: AppContext): FastifyInstance {
+  return Fastify({
+    loggerInstance: ctx.log as unknown as FastifyBaseLogger,
+    bodyLimit: ctx.config.bodyLimitBytes,
+    trustProxy: ctx.config.trustProxy,
+    // CometChat SDKs paste the path after a slash: `//v1/virgil-jwt` must route like `/v1/virgil-jwt`.
+    routerOptions: { ignoreDuplicateSlashes: true, ignoreTrailingSlash: true, maxParamLength: 512 },
+    // Strict JSON schema: no coercion, no silent removal of unknown fields (schemas decide).
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    return503OnClosing: true,
+    disableRequestLogging: ctx.config.logLevel !== 'debug' && ctx.config.logLevel !== 'trace',
+  });
+}
+
+export async function buildApp(ctx: AppContext, opts: BuildAppOptions = {}): Promise<FastifyInstance> {
+  const app = baseFastify(ctx);
+  registerErrorHandling(app);
+  await app.register(securityHeaders);
+  await app.register(cors);
+  app.get('/health', async () => ({ data: { status: 'ok' } }));
+  await app.register(extensionRoutes, { ctx, prefix: '/v1' });
+  await app.register(webhookRoutes, { ctx, prefix: '/v1/webhooks' });
+  if (opts.mountAdmin ?? true) await app.register(adminRoutes, { ctx, prefix: '/admin' });
+  return app;
+}
+
+/** The admin API alone, for ADMIN_PORT. */
+export async function buildAdminApp(ctx: AppContext): Promise<FastifyInstance> {
+  const app = baseFastify(ctx);
+  registerErrorHandling(app);
+  await app.register(securityHeaders);
+  app.get('/health', async () => ({ data: { status: 'ok' } }));
+  await app.register(adminRoutes, { ctx, prefix: '/admin' });
+  return app;
+}

@@ -1,0 +1,100 @@
+/**
+ * JSON schemas of the admin tenant API. Unknown fields are rejected everywhere.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+
+const strict = { additionalProperties: false } as const;
+
+export const AppIdParam = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$' });
+const Hex = (max: number) => Type.String({ minLength: 1, maxLength: max, pattern: '^[0-9a-fA-F]+$' });
+const Base64 = Type.String({ minLength: 4, maxLength: 4096, pattern: '^[A-Za-z0-9+/]+={0,2}$' });
+
+export const VirgilCredentialsSchema = Type.Object({
+  appId: Hex(128),
+  appKeyId: Hex(128),
+  appKey: Base64,
+}, strict);
+
+export const UserAuthAlgorithmSchema = Type.Union(
+  ['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'EdDSA'].map((a) => Type.Literal(a)),
+);
+
+export const UserAuthSchema = Type.Object({
+  algorithm: UserAuthAlgorithmSchema,
+  secret: Type.Optional(Type.String({ minLength: 32, maxLength: 1024 })),
+  publicKey: Type.Optional(Type.String({ minLength: 32, maxLength: 8192 })),
+  issuer: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
+  audience: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
+  uidClaim: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.:-]+$' })),
+  clockToleranceSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 300 })),
+}, strict);
+
+export const WebhooksSchema = Type.Object({
+  basicAuth: Type.Optional(Type.Union([
+    Type.Object({
+      username: Type.String({ minLength: 1, maxLength: 100, pattern: '^[\\x21-\\x39\\x3b-\\x7e]+$' }),
+      password: Type.String({ minLength: 8, maxLength: 200, pattern: '^[\\x20-\\x7e]+$' }),
+    }, strict),
+    Type.Null(),
+  ])),
+  signingSecret: Type.Optional(Type.Union([
+    Type.String({ minLength: 30, maxLength: 300, pattern: '^whsec_[A-Za-z0-9+/]+={0,2}$' }),
+    Type.Null(),
+  ])),
+}, strict);
+
+export const RateLimitsSchema = Type.Object({
+  tenantPerMinute: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000_000 })),
+  userPerMinute: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000 })),
+}, strict);
+
+export const JwtTtlSchema = Type.Integer({ minimum: 60, maximum: 86_400 });
+
+export const OnboardTenantBody = Type.Object({
+  appId: AppIdParam,
+  virgil: VirgilCredentialsSchema,
+  userAuth: UserAuthSchema,
+  webhooks: Type.Optional(WebhooksSchema),
+  jwtTtlSeconds: Type.Optional(JwtTtlSchema),
+  rateLimits: Type.Optional(RateLimitsSchema),
+}, strict);
+export type OnboardTenantBody = Static<typeof OnboardTenantBody>;
+
+export const UpdateTenantBody = Type.Object({
+  status: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('disabled')])),
+  virgil: Type.Optional(Type.Object({
+    appId: Type.Optional(Hex(128)),
+    appKeyId: Type.Optional(Hex(128)),
+    appKey: Type.Optional(Base64),
+  }, strict)),
+  userAuth: Type.Optional(UserAuthSchema),
+  webhooks: Type.Optional(WebhooksSchema),
+  jwtTtlSeconds: Type.Optional(JwtTtlSchema),
+  rateLimits: Type.Optional(Type.Union([RateLimitsSchema, Type.Null()])),
+}, { ...strict, minProperties: 1 });
+export type UpdateTenantBody = Static<typeof UpdateTenantBody>;
+
+export const TenantViewSchema = Type.Object({
+  appId: Type.String(),
+  status: Type.Union([Type.Literal('active'), Type.Literal('disabled')]),
+  groupOwnerIdentity: Type.String(),
+  serviceCardId: Type.Union([Type.String(), Type.Null()]),
+  virgil: Type.Object({ appId: Type.String(), appKeyId: Type.String() }),
+  userAuth: Type.Object({
+    algorithm: Type.String(),
+    issuer: Type.Optional(Type.String()),
+    audience: Type.Optional(Type.String()),
+    uidClaim: Type.String(),
+    clockToleranceSeconds: Type.Integer(),
+  }),
+  webhooks: Type.Object({
+    basicAuth: Type.Union([Type.Object({ username: Type.String() }), Type.Null()]),
+    signingSecretConfigured: Type.Boolean(),
+  }),
+  jwtTtlSeconds: Type.Integer(),
+  rateLimits: Type.Union([RateLimitsSchema, Type.Null()]),
+  configVersion: Type.Integer(),
+  createdAt: Type.String(),
+  updatedAt: Type.String(),
+  disabledAt: Type.Union([Type.String(), Type.Null()]),
+});

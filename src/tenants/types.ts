@@ -1,0 +1,82 @@
+/**
+ * Tenant shapes: what the admin API accepts and shows, and the decoded runtime form the request
+ * path uses. Secrets appear only in inputs and in TenantRuntime (memory), never in TenantView.
+ */
+import type { RateLimitSettings, UserAuthSettings } from '../db/schema.js';
+import type { VirgilJwtSigner } from '../virgil/jwt.js';
+
+export type UserAuthAlgorithm = UserAuthSettings['algorithm'];
+
+export interface VirgilCredentialsInput { appId: string; appKeyId: string; appKey: string }
+
+export interface UserAuthInput {
+  algorithm: UserAuthAlgorithm;
+  /** HS256/384/512 shared secret. */
+  secret?: string;
+  /** RS*, ES*, EdDSA: PEM public key. */
+  publicKey?: string;
+  issuer?: string;
+  audience?: string;
+  /** Claim holding the uid; default "sub". */
+  uidClaim?: string;
+  clockToleranceSeconds?: number;
+}
+
+export interface WebhooksInput {
+  basicAuth?: { username: string; password: string } | null;
+  /** Standard Webhooks secret, `whsec_<base64>`. */
+  signingSecret?: string | null;
+}
+
+export interface OnboardTenantInput {
+  appId: string;
+  virgil: VirgilCredentialsInput;
+  userAuth: UserAuthInput;
+  webhooks?: WebhooksInput;
+  jwtTtlSeconds?: number;
+  rateLimits?: RateLimitSettings;
+}
+
+export interface UpdateTenantInput {
+  status?: 'active' | 'disabled';
+  /** Rotation of the app key: appKeyId and appKey together. The Virgil appId cannot change. */
+  virgil?: Partial<VirgilCredentialsInput>;
+  userAuth?: UserAuthInput;
+  webhooks?: WebhooksInput;
+  jwtTtlSeconds?: number;
+  rateLimits?: RateLimitSettings | null;
+}
+
+/** What the admin API returns: no secret, ever. */
+export interface TenantView {
+  appId: string;
+  status: 'active' | 'disabled';
+  groupOwnerIdentity: string;
+  serviceCardId: string | null;
+  virgil: { appId: string; appKeyId: string };
+  userAuth: Omit<UserAuthSettings, never>;
+  webhooks: { basicAuth: { username: string } | null; signingSecretConfigured: boolean };
+  jwtTtlSeconds: number;
+  rateLimits: RateLimitSettings | null;
+  configVersion: number;
+  createdAt: string;
+  updatedAt: string;
+  disabledAt: string | null;
+}
+
+/** Decoded tenant for the hot path. A new object is built whenever the tenant changes. */
+export interface TenantRuntime {
+  appId: string;
+  status: 'active' | 'disabled';
+  configVersion: number;
+  virgilAppId: string;
+  virgilAppKeyId: string;
+  /** Signs Virgil JWTs with the tenant's APP_KEY and TTL. */
+  jwtSigner: VirgilJwtSigner;
+  serviceIdentity: string;
+  userIdentity(uid: string): string;
+  groupIdentity(guid: string): string;
+  userAuth: { settings: UserAuthSettings; key: string };
+  webhooks: { basicAuth: { username: string; password: string } | null; signingSecret: string | null };
+  rateLimits: RateLimitSettings | null;
+}

@@ -1,0 +1,67 @@
+/**
+ * Semantic checks of tenant settings that JSON schema cannot express: keys must import, the user
+ * auth key must fit the pinned algorithm, signing secrets must decode. Failures are 422s.
+ */
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { unprocessable } from '../http/errors.js';
+import type { UserAuthSettings } from '../db/schema.js';
+import { importEd25519PrivateKey } from '../virgil/keys.js';
+import type { UserAuthInput, WebhooksInput } from './types.js';
+
+export function requireAppKey(appKey: string): KeyObject {
+  const key = importEd25519PrivateKey(appKey);
+  if (!key) throw unprocessable('INVALID_APP_KEY', 'virgil.appKey is not a base64 PKCS#8 Ed25519 private key (the APP_KEY from the Virgil dashboard)');
+  return key;
+}
+
+const CURVES: Record<string, string> = { ES256: 'prime256v1', ES384: 'secp384r1', ES512: 'secp521r1' };
+
+function publicKeyFits(algorithm: UserAuthSettings['algorithm'], key: KeyObject): boolean {
+  const type = key.asymmetricKeyType;
+  if (algorithm.startsWith('RS')) return type === 'rsa' && (key.asymmetricKeyDetails?.modulusLength ?? 0) >= 2048;
+  if (algorithm.startsWith('ES')) return type === 'ec' && key.asymmetricKeyDetails?.namedCurve === CURVES[algorithm];
+  return type === 'ed25519' || type === 'ed448';
+}
+
+/** Returns the settings to store (no secret) and the key material to seal. */
+export function normaliseUserAuth(input: UserAuthInput): { settings: UserAuthSettings; key: string } {
+  const settings: UserAuthSettings = {
+    algorithm: input.algorithm,
+    uidClaim: input.uidClaim ?? 'sub',
+    clockToleranceSeconds: input.clockToleranceSeconds ?? 0,
+    ...(input.issuer ? { issuer: input.issuer } : {}),
+    ...(input.audience ? { audience: input.audience } : {}),
+  };
+  if (input.algorithm.startsWith('HS')) {
+    if (!input.secret || input.publicKey) {
+      throw unprocessable('INVALID_USER_AUTH_KEY', `userAuth.secret (at least 32 characters) is required for ${input.algorithm}, and publicKey is not allowed`);
+    }
+    return { settings, key: input.secret };
+  }
+  if (!input.publicKey || input.secret) {
+    throw unprocessable('INVALID_USER_AUTH_KEY', `userAuth.publicKey (PEM) is required for ${input.algorithm}, and secret is not allowed`);
+  }
+  let key: KeyObject;
+  try {
+    key = createPublicKey(input.publicKey);
+  } catch {
+    throw unprocessable('INVALID_USER_AUTH_KEY', 'userAuth.publicKey is not a PEM public key');
+  }
+  if (!publicKeyFits(input.algorithm, key)) {
+    throw unprocessable('INVALID_USER_AUTH_KEY', `userAuth.publicKey does not fit ${input.algorithm}`);
+  }
+  return { settings, key: key.export({ format: 'pem', type: 'spki' }).toString() };
+}
+
+/** Standard Webhooks secrets are `whsec_` + base64 of 24 to 64 random bytes. */
+export function requireSigningSecret(secret: string): string {
+  const bytes = Buffer.from(secret.slice('whsec_'.length), 'base64');
+  if (!secret.startsWith('whsec_') || bytes.length < 24 || bytes.length > 64) {
+    throw unprocessable('INVALID_SIGNING_SECRET', 'webhooks.signingSecret must be "whsec_" followed by base64 of 24 to 64 bytes');
+  }
+  return secret;
+}
+
+export function checkWebhooks(input: WebhooksInput | undefined): void {
+  if (input?.signingSecret) requireSigningSecret(input.signingSecret);
+}

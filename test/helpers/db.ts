@@ -1,0 +1,36 @@
+/**
+ * A fresh, migrated database per test file on the suite's PostgreSQL server (TEST_DATABASE_URL),
+ * so test files can run in parallel without sharing state. Dropped on teardown.
+ */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { createDatabase, type DatabaseHandle } from '../../src/db/database.js';
+import { migrate } from '../../src/db/migrator.js';
+
+interface Teardown { teardown(fn: () => unknown): void }
+
+export function serverUrl(): string {
+  const url = process.env.TEST_DATABASE_URL;
+  if (!url) throw new Error('TEST_DATABASE_URL is not set: run the suite with `npm test`');
+  return url;
+}
+
+export async function createTestDatabase(t: Teardown): Promise<{ url: string; handle: DatabaseHandle }> {
+  const name = `t_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: serverUrl() });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(serverUrl());
+  url.pathname = `/${name}`;
+  const handle = createDatabase(url.toString(), { max: 10 });
+  await migrate(handle.pool);
+  t.teardown(async () => {
+    await handle.close().catch(() => {});
+    const c = new pg.Client({ connectionString: serverUrl() });
+    await c.connect();
+    await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => {});
+    await c.end();
+  });
+  return { url: url.toString(), handle };
+}

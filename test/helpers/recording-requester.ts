@@ -1,0 +1,10 @@
+import type { ReconcileRequester } from '../../src/groups/reconcile-requester.js';
+
+/** Records reconcile requests instead of queueing them (for tests of the API side only). */
+export class RecordingRequester implements ReconcileRequester {
+  readonly requests: Array<{ tenantId: string; guid: string }> = [];
+  readonly activeUsers: Array<{ tenantId: string; uid: string }> = [];
+  async request(tenantId: string, guid: string) { this.requests.push({ tenantId, guid }); }
+  userActive(tenantId: string, uid: string) { this.activeUsers.push({ tenantId, uid }); }
+  async close() {}
+}
