@@ -49,6 +49,8 @@ export interface GroupsTable {
   guid: string;
   identity: string;
   owner_uid: string | null;
+  /** Event time of the decision that set owner_uid (migrations/0003_webhooks.sql). */
+  owner_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   deleted: ColumnType<boolean, boolean | undefined, boolean>;
   lifecycle_at: TimestampRequired;
   status: ColumnType<GroupStatus, GroupStatus | undefined, GroupStatus>;

@@ -1,0 +1,44 @@
+/**
+ * POST /v1/webhooks/{appId}/cometchat — CometChat's own webhook deliveries, authenticated with the
+ * tenant's HTTP Basic credentials (CometChat offers nothing stronger). Credentials are checked in
+ * onRequest, before the body is read. Group triggers are stored and applied; others are
+ * acknowledged with 200 and ignored. CometChat wants a 200 within 2 s, so every success is a 200.
+ */
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { AppContext } from '../../../app/context.js';
+import { ApiError } from '../../errors.js';
+import { basicCredentialsMatch, parseBasicAuthorization } from '../../../webhooks/basic-auth.js';
+import { parseCometChatDelivery } from '../../../webhooks/cometchat-payload.js';
+import { acceptGroupEvent } from '../../../webhooks/intake.js';
+import { parseJsonBody } from '../../../webhooks/json-body.js';
+import { WEBHOOK_BODY_LIMIT_BYTES } from '../../../webhooks/limits.js';
+import { WebhookAccepted, WebhookIgnored, WebhookParams } from './schemas.js';
+import { resolveWebhookTenant, webhookNotConfigured } from './tenant.js';
+
+const unauthorized = () => new ApiError(401, 'WEBHOOK_UNAUTHORIZED', 'Webhook credentials are missing or wrong', undefined,
+  { 'www-authenticate': 'Basic realm="webhooks", charset="UTF-8"' });
+
+const cometchatRoute: FastifyPluginAsync<{ ctx: AppContext }> = async (app, { ctx }) => {
+  async function authenticate(request: FastifyRequest) {
+    const expected = request.webhookTenant!.webhooks.basicAuth;
+    if (expected === null) throw webhookNotConfigured('Basic auth credentials');
+    const given = parseBasicAuthorization(request.headers.authorization);
+    if (given === null || !basicCredentialsMatch(given, expected)) throw unauthorized();
+  }
+
+  app.post('/:appId/cometchat', {
+    bodyLimit: WEBHOOK_BODY_LIMIT_BYTES,
+    schema: { params: WebhookParams, response: { 200: { anyOf: [WebhookAccepted, WebhookIgnored] } } },
+    onRequest: [resolveWebhookTenant(ctx), authenticate],
+  }, async function cometchatWebhook(request: FastifyRequest, reply: FastifyReply) {
+    const tenant = request.webhookTenant!;
+    const delivery = parseCometChatDelivery(parseJsonBody(request.body), Date.now());
+    if (delivery.kind === 'ignored') {
+      return reply.code(200).send({ data: { status: 'ignored', trigger: delivery.trigger } });
+    }
+    const result = await acceptGroupEvent(ctx, tenant, delivery.event);
+    return reply.code(200).send({ data: result });
+  });
+};
+
+export default cometchatRoute;

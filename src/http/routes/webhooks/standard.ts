@@ -1,0 +1,36 @@
+/**
+ * POST /v1/webhooks/{appId} — the platform-neutral event format, signed per Standard Webhooks.
+ * The signature is verified over the raw body bytes before anything parses them; the `webhook-id`
+ * header is the event id, so a redelivery is answered 200 "duplicate" and changes nothing.
+ */
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { AppContext } from '../../../app/context.js';
+import { acceptGroupEvent } from '../../../webhooks/intake.js';
+import { parseJsonBody } from '../../../webhooks/json-body.js';
+import { WEBHOOK_BODY_LIMIT_BYTES } from '../../../webhooks/limits.js';
+import { parseStandardEvent } from '../../../webhooks/standard-payload.js';
+import { verifyStandardWebhook } from '../../../webhooks/standard-signature.js';
+import { WebhookAccepted, WebhookParams } from './schemas.js';
+import { resolveWebhookTenant, webhookNotConfigured } from './tenant.js';
+
+const standardRoute: FastifyPluginAsync<{ ctx: AppContext }> = async (app, { ctx }) => {
+  async function requireSecret(request: FastifyRequest) {
+    if (request.webhookTenant!.webhooks.signingSecret === null) throw webhookNotConfigured('signing secret');
+  }
+
+  app.post('/:appId', {
+    bodyLimit: WEBHOOK_BODY_LIMIT_BYTES,
+    schema: { params: WebhookParams, response: { 200: WebhookAccepted } },
+    onRequest: [resolveWebhookTenant(ctx), requireSecret],
+  }, async function standardWebhook(request: FastifyRequest, reply: FastifyReply) {
+    const tenant = request.webhookTenant!;
+    const now = Date.now();
+    const rawBody = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+    const delivery = verifyStandardWebhook({ secret: tenant.webhooks.signingSecret!, headers: request.headers, rawBody, nowMs: now });
+    const event = parseStandardEvent(parseJsonBody(rawBody), delivery.id, now);
+    const result = await acceptGroupEvent(ctx, tenant, event);
+    return reply.code(200).send({ data: result });
+  });
+};
+
+export default standardRoute;

@@ -1,0 +1,27 @@
+/**
+ * HTTP Basic authentication of CometChat deliveries. Username and password are both compared in
+ * constant time (SHA-256 digests have equal length, so timingSafeEqual never leaks lengths), and
+ * both comparisons always run.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+
+export interface BasicCredentials { username: string; password: string }
+
+/** Decodes `Authorization: Basic base64(user:pass)`; null when absent or malformed. */
+export function parseBasicAuthorization(header: string | undefined): BasicCredentials | null {
+  if (!header) return null;
+  const match = /^Basic +([A-Za-z0-9+/]+={0,2}) *$/i.exec(header);
+  if (!match) return null;
+  const decoded = Buffer.from(match[1], 'base64').toString('utf8');
+  const sep = decoded.indexOf(':');
+  if (sep < 0) return null;
+  return { username: decoded.slice(0, sep), password: decoded.slice(sep + 1) };
+}
+
+const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest();
+
+export function basicCredentialsMatch(given: BasicCredentials, expected: BasicCredentials): boolean {
+  const userOk = timingSafeEqual(digest(given.username), digest(expected.username));
+  const passOk = timingSafeEqual(digest(given.password), digest(expected.password));
+  return userOk && passOk;
+}

@@ -1,0 +1,228 @@
+/**
+ * Building webhook deliveries as the platforms send them: Standard Webhooks signatures for the
+ * neutral format, CometChat envelopes with realistic `data` shapes, HTTP Basic headers.
+ */
+import { createHmac, randomBytes } from 'node:crypto';
+
+/** A fresh Standard Webhooks secret (`whsec_` + base64 of 32 random bytes). */
+export function generateSigningSecret(): string {
+  return `whsec_${randomBytes(32).toString('base64')}`;
+}
+
+/** `v1,<base64 HMAC-SHA256(decoded secret, id.timestamp.body)>`, one entry of `webhook-signature`. */
+export function signStandardWebhook(secret: string, id: string, timestamp: number | string, body: string | Buffer): string {
+  const key = Buffer.from(secret.startsWith('whsec_') ? secret.slice('whsec_'.length) : secret, 'base64');
+  const mac = createHmac('sha256', key).update(`${id}.${timestamp}.`).update(body).digest('base64');
+  return `v1,${mac}`;
+}
+
+export interface StandardDelivery {
+  id: string;
+  payload: string;
+  headers: Record<string, string>;
+}
+
+/**
+ * A signed delivery: headers plus the exact body that was signed. `body` may be a string to sign
+ * bytes as given (whitespace, key order), or an object (serialised with JSON.stringify).
+ */
+export function standardDelivery(secret: string, body: unknown, opts: { id?: string; timestamp?: number; extraSignatures?: string[] } = {}): StandardDelivery {
+  const id = opts.id ?? `msg_${randomBytes(12).toString('hex')}`;
+  const timestamp = opts.timestamp ?? Math.floor(Date.now() / 1000);
+  const payload = typeof body === 'string' ? body : JSON.stringify(body);
+  const signature = [...(opts.extraSignatures ?? []), signStandardWebhook(secret, id, timestamp, payload)].join(' ');
+  return {
+    id,
+    payload,
+    headers: {
+      'content-type': 'application/json',
+      'webhook-id': id,
+      'webhook-timestamp': String(timestamp),
+      'webhook-signature': signature,
+    },
+  };
+}
+
+/** A neutral-format event body. */
+export function standardEvent(type: string, opts: { guid: string; occurredAt: Date | string; owner?: string; members?: string[] }): Record<string, unknown> {
+  return {
+    type,
+    occurredAt: typeof opts.occurredAt === 'string' ? opts.occurredAt : opts.occurredAt.toISOString(),
+    group: { guid: opts.guid, ...(opts.owner !== undefined ? { owner: opts.owner } : {}) },
+    ...(opts.members !== undefined ? { members: opts.members } : {}),
+  };
+}
+
+export function basicAuthHeader(username: string, password: string): string {
+  return `Basic ${Buffer.from(`${username}:${password}`, 'utf8').toString('base64')}`;
+}
+
+export interface CometChatPayloadOptions {
+  guid: string;
+  /** Keys of `data.members` (the members the trigger is about). */
+  members?: string[];
+  /** `data.group.owner` (the new owner for group_owner_transferred). */
+  owner?: string;
+  oldOwner?: string;
+  /** `data.by.uid`, the acting user. */
+  by?: string;
+  /** Unix seconds. */
+  createdAt?: number;
+  /** Unix seconds; omitted when undefined. */
+  updatedAt?: number;
+  /** For group_member_scope_changed. */
+  scope?: string;
+  oldScope?: string;
+  appId?: string;
+}
+
+const member = (uid: string, extra: Record<string, unknown> = {}) => ({
+  uid, name: `User ${uid}`, status: 'available', role: 'default', lastActiveAt: 1696933689,
+  conversationId: `${uid}_user_peer`, ...extra,
+});
+
+/** A CometChat webhook envelope shaped like the samples of CometChat's documentation. */
+export function cometchatPayload(trigger: string, opts: CometChatPayloadOptions): Record<string, unknown> {
+  const createdAt = opts.createdAt ?? 1695722891;
+  const group: Record<string, unknown> = {
+    guid: opts.guid, name: `Group ${opts.guid}`, type: 'public', membersCount: (opts.members ?? []).length,
+    conversationId: `group_${opts.guid}`, createdAt, onlineMembersCount: 1,
+    ...(opts.owner !== undefined ? { owner: opts.owner } : {}),
+    ...(opts.updatedAt !== undefined ? { updatedAt: opts.updatedAt } : {}),
+  };
+  if (trigger === 'group_created') Object.assign(group, { scope: 'admin', joinedAt: createdAt, hasJoined: true });
+  if (trigger === 'group_owner_transferred' && opts.oldOwner !== undefined) Object.assign(group, { oldOwner: opts.oldOwner, updatedBy: opts.oldOwner });
+  const scopeExtra = opts.scope !== undefined ? { scope: opts.scope, oldScope: opts.oldScope ?? 'participant' } : {};
+  const data: Record<string, unknown> = { group };
+  if (opts.members !== undefined) data.members = Object.fromEntries(opts.members.map((uid) => [uid, member(uid, scopeExtra)]));
+  if (opts.by !== undefined) data.by = member(opts.by);
+  return { trigger, data, appId: opts.appId ?? 'cometchat-app', region: 'us', webhook: 'e2ee-hook' };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Random group histories and the membership they imply, for order-independence tests.
+
+/** A deterministic PRNG (mulberry32), so a failing sequence can be replayed from its seed. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export interface ModelEvent {
+  /** Neutral-format type, e.g. group.member_added. */
+  type: string;
+  guid: string;
+  /** Event time, epoch ms. */
+  at: number;
+  owner?: string;
+  members: string[];
+}
+
+const WEIGHTED_TYPES: Array<[string, number]> = [
+  ['group.created', 10], ['group.deleted', 6], ['group.member_added', 20], ['group.member_joined', 8],
+  ['group.member_left', 10], ['group.member_kicked', 10], ['group.member_banned', 7], ['group.member_unbanned', 5],
+  ['group.member_scope_changed', 7], ['group.owner_transferred', 7],
+];
+const TOTAL_WEIGHT = WEIGHTED_TYPES.reduce((s, [, w]) => s + w, 0);
+
+/**
+ * A random history of one group: `length` events over `uids`, at times base + k * stepMs for k in
+ * [0, slots) — few slots make same-time ties frequent.
+ */
+export function randomHistory(rng: () => number, guid: string, opts: { base: number; uids: string[]; length: number; slots: number; stepMs: number }): ModelEvent[] {
+  const pick = <T>(items: T[]) => items[Math.floor(rng() * items.length)];
+  const some = (min: number, max: number) => {
+    const n = min + Math.floor(rng() * (max - min + 1));
+    return [...new Set(Array.from({ length: n }, () => pick(opts.uids)))];
+  };
+  const events: ModelEvent[] = [];
+  for (let i = 0; i < opts.length; i++) {
+    let r = rng() * TOTAL_WEIGHT;
+    const type = WEIGHTED_TYPES.find(([, w]) => (r -= w) < 0)?.[0] ?? 'group.member_added';
+    const at = opts.base + Math.floor(rng() * opts.slots) * opts.stepMs;
+    if (type === 'group.created') {
+      events.push({ type, guid, at, ...(rng() < 0.8 ? { owner: pick(opts.uids) } : {}), members: some(0, 3) });
+    } else if (type === 'group.deleted') {
+      events.push({ type, guid, at, members: [] });
+    } else if (type === 'group.owner_transferred') {
+      events.push({ type, guid, at, owner: pick(opts.uids), members: [] });
+    } else {
+      events.push({ type, guid, at, members: some(1, 3) });
+    }
+  }
+  return events;
+}
+
+export interface ExpectedGroup { exists: boolean; deleted: boolean; ownerUid: string | null; members: string[] }
+
+const PHASE: Record<string, number> = {
+  'group.created': 0,
+  'group.member_added': 1, 'group.member_joined': 1, 'group.member_scope_changed': 1, 'group.owner_transferred': 1, 'group.member_unbanned': 1,
+  'group.member_left': 2, 'group.member_kicked': 2, 'group.member_banned': 2,
+  'group.deleted': 3,
+};
+
+/**
+ * The desired state implied by applying a group's events in time order, written as a plain fold:
+ * at equal times creations come first, then additions, then removals, then deletion (so removal
+ * and deletion win ties); a creation starts a new member list (creations at the same instant share
+ * one); the owner is the one named by the latest owner-setting event (greatest uid on a tie);
+ * a deleted group wants no members. A group that only saw unbans does not exist.
+ */
+export function expectedGroup(events: ModelEvent[]): ExpectedGroup {
+  const sorted = [...events].sort((a, b) => a.at - b.at || PHASE[a.type] - PHASE[b.type]);
+  let exists = false;
+  let deleted = false;
+  let members = new Set<string>();
+  let lastCreateAt: number | null = null;
+  let owner: { uid: string; at: number } | null = null;
+  const setOwner = (uid: string, at: number) => {
+    if (owner === null || at > owner.at || (at === owner.at && uid > owner.uid)) owner = { uid, at };
+  };
+  for (const e of sorted) {
+    if (e.type !== 'group.member_unbanned') exists = true;
+    switch (e.type) {
+      case 'group.created':
+        if (lastCreateAt !== e.at) members = new Set();
+        lastCreateAt = e.at;
+        deleted = false;
+        if (e.owner !== undefined) { members.add(e.owner); setOwner(e.owner, e.at); }
+        for (const uid of e.members) members.add(uid);
+        break;
+      case 'group.deleted':
+        deleted = true;
+        break;
+      case 'group.member_added': case 'group.member_joined': case 'group.member_scope_changed':
+        for (const uid of e.members) members.add(uid);
+        break;
+      case 'group.member_left': case 'group.member_kicked': case 'group.member_banned':
+        for (const uid of e.members) members.delete(uid);
+        break;
+      case 'group.owner_transferred':
+        members.add(e.owner!);
+        setOwner(e.owner!, e.at);
+        break;
+      default:
+        break;
+    }
+  }
+  const finalOwner = owner as { uid: string } | null;
+  return { exists, deleted, ownerUid: finalOwner?.uid ?? null, members: deleted ? [] : [...members].sort() };
+}
+
+/** Every event once, in random order, plus random repeats of some of them. */
+export function shuffledWithDuplicates<T>(rng: () => number, items: T[], duplicateRate: number): T[] {
+  const out = [...items];
+  for (const item of items) if (rng() < duplicateRate) out.push(item);
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(rng() * (i + 1));
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
