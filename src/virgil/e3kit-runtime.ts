@@ -1,0 +1,102 @@
+/**
+ * The one entry point to `@virgilsecurity/e3kit-node` 2.5.1 in this code base.
+ *
+ * e3kit-node pins old copies of virgil-crypto (4.2.2) and pythia-crypto (1.1.3) whose Emscripten
+ * loaders call the global `fetch()` on a filesystem path whenever `fetch` exists (Node ≥ 18), which
+ * aborts the process during `EThree.initialize`. They also install process-wide
+ * `uncaughtException`/`unhandledRejection` listeners that turn any unhandled rejection into a WASM
+ * abort. So before e3kit is used we:
+ *   1. resolve the exact module instances e3kit will `require` (same paths → same CommonJS cache
+ *      entries) and initialise them with `wasmBinary` read from disk, so no fetch ever happens; their
+ *      `ModuleInitializer` caches that first promise, and e3kit's own `initCrypto()`/`initPythia()`
+ *      calls later reuse it;
+ *   2. remove the listeners those modules added, by diffing `process.listeners()` around the
+ *      (synchronous) module construction.
+ * Global `fetch` is never touched.
+ */
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+
+export type E3kitModule = typeof import('@virgilsecurity/e3kit-node');
+export type EThreeInstance = Awaited<ReturnType<E3kitModule['EThree']['initialize']>>;
+export type EThreeOptions = NonNullable<Parameters<E3kitModule['EThree']['initialize']>[1]>;
+
+type InitWithWasm = (options: Record<string, Array<{ wasmBinary: Uint8Array }>>) => Promise<void>;
+
+const GUARDED_EVENTS = ['uncaughtException', 'unhandledRejection'] as const;
+type GuardedEvent = (typeof GUARDED_EVENTS)[number];
+
+let loading: Promise<E3kitModule> | undefined;
+
+/** Loads e3kit-node with its WASM pre-initialised. Idempotent: every call returns the same promise. */
+export function loadE3kit(): Promise<E3kitModule> {
+  loading ??= initialise().catch((error: unknown) => {
+    loading = undefined; // allow a retry after e.g. a transient file-system error
+    throw error;
+  });
+  return loading;
+}
+
+async function initialise(): Promise<E3kitModule> {
+  const requireHere = createRequire(import.meta.url);
+  const e3kitEntry = requireHere.resolve('@virgilsecurity/e3kit-node');
+  const requireAsE3kit = createRequire(e3kitEntry);
+
+  // The same specifiers e3kit-node's dist file requires, resolved from its own location.
+  const cryptoEntry = requireAsE3kit.resolve('virgil-crypto/dist/node.cjs.js');
+  const pythiaEntry = requireAsE3kit.resolve('@virgilsecurity/pythia-crypto/dist/node.cjs.js');
+  const foundationWasm = wasmBeside(createRequire(cryptoEntry), '@virgilsecurity/core-foundation/node.cjs.js', 'libfoundation.wasm');
+  const pythiaWasm = wasmBeside(createRequire(pythiaEntry), '@virgilsecurity/core-pythia', 'libpythia.wasm');
+
+  const crypto = requireAsE3kit(cryptoEntry) as { initCrypto: InitWithWasm };
+  const pythia = requireAsE3kit(pythiaEntry) as { initPythia: InitWithWasm };
+  const [foundationBinary, pythiaBinary] = await Promise.all([readFile(foundationWasm), readFile(pythiaWasm)]);
+
+  // The Emscripten module constructors add their listeners synchronously, inside these two calls;
+  // diffing around synchronous code only means no listener added by anyone else can be caught.
+  const before = snapshotListeners();
+  let initialised: Promise<unknown>;
+  try {
+    initialised = Promise.all([
+      crypto.initCrypto({ foundation: [{ wasmBinary: foundationBinary }] }),
+      pythia.initPythia({ pythia: [{ wasmBinary: pythiaBinary }] }),
+    ]);
+  } finally {
+    removeListenersAddedSince(before);
+  }
+  await initialised;
+  return requireAsE3kit(e3kitEntry) as E3kitModule;
+}
+
+/** Path of a `.wasm` file shipped next to the entry file of a package, resolved like its consumer does. */
+function wasmBeside(requireAsConsumer: NodeJS.Require, packageEntry: string, wasmFile: string): string {
+  return join(dirname(requireAsConsumer.resolve(packageEntry)), wasmFile);
+}
+
+type AnyListener = (...args: unknown[]) => void;
+
+// process.listeners()/removeListener() are overloaded per event name; go through the EventEmitter view.
+const processEvents = process as unknown as { listeners(event: string): AnyListener[]; removeListener(event: string, listener: AnyListener): void };
+
+function snapshotListeners(): Map<GuardedEvent, Set<AnyListener>> {
+  return new Map(GUARDED_EVENTS.map((event) => [event, new Set(processEvents.listeners(event))]));
+}
+
+function removeListenersAddedSince(before: Map<GuardedEvent, Set<AnyListener>>): void {
+  for (const event of GUARDED_EVENTS) {
+    const known = before.get(event)!;
+    for (const listener of processEvents.listeners(event)) {
+      if (!known.has(listener)) processEvents.removeListener(event, listener);
+    }
+  }
+}
+
+/**
+ * e3kit disables card self-signature checks for any apiUrl other than Virgil's production URL.
+ * Against the emulator they can be turned back on; the verifier object is public and mutable.
+ */
+export function enableSelfSignatureVerification(eThree: EThreeInstance): void {
+  const verifier = (eThree as unknown as { cardManager: { cardVerifier?: { verifySelfSignature: boolean } } }).cardManager.cardVerifier;
+  if (verifier) verifier.verifySelfSignature = true;
+}

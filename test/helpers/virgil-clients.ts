@@ -1,0 +1,103 @@
+/**
+ * Real Virgil clients for end-to-end tests: Virgil JWTs signed like a backend would, and e3kit-node
+ * instances with their own temporary key and group storage (LevelDB allows one handle per folder).
+ */
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { enableSelfSignatureVerification, loadE3kit, type EThreeInstance, type EThreeOptions } from '../../src/virgil/e3kit-runtime.js';
+import { VirgilJwtSigner, virgilSign } from '../../src/virgil/jwt.js';
+import { generateEd25519KeyPair, importEd25519PrivateKey } from '../../src/virgil/keys.js';
+
+export interface VirgilAppCredentials {
+  appId: string;
+  appKeyId: string;
+  /** Base64 PKCS#8 DER Ed25519 private key. */
+  appKey: string;
+}
+
+/** Anything with tap's `teardown`. */
+export interface Teardown {
+  teardown(fn: () => unknown): void;
+}
+
+/** A Virgil JWT for `identity`; a negative `ttlSeconds` gives an already expired token. */
+export function mintVirgilJwt(app: VirgilAppCredentials, identity: string, ttlSeconds = 600): string {
+  const appKey = importEd25519PrivateKey(app.appKey);
+  if (!appKey) throw new Error('appKey is not a base64 PKCS#8 Ed25519 private key');
+  return new VirgilJwtSigner({ appId: app.appId, appKeyId: app.appKeyId, appKey, ttlSeconds }).sign(identity).token;
+}
+
+export interface E3ClientOptions {
+  apiUrl: string;
+  getToken: () => string | Promise<string>;
+  /** Removes the client's temporary folders when the test ends. */
+  t?: Teardown;
+  /** Re-enable card self-signature checks that e3kit turns off for a non-production apiUrl (default true). */
+  verifySelfSignatures?: boolean;
+  /** Further EThree options (e.g. keyPairType, keyEntryStorage). */
+  options?: Omit<EThreeOptions, 'apiUrl'>;
+}
+
+/** An initialized EThree talking to `apiUrl`, with fresh storage folders under the OS temp dir. */
+export async function createE3Client(options: E3ClientOptions): Promise<EThreeInstance> {
+  const { EThree } = await loadE3kit();
+  const dir = await mkdtemp(path.join(tmpdir(), 'e3kit-client-'));
+  const eThree = await EThree.initialize(async () => options.getToken(), {
+    storageName: path.join(dir, 'keys'),
+    groupStorageName: path.join(dir, 'groups'),
+    ...options.options,
+    apiUrl: options.apiUrl,
+  });
+  // The constructor starts opening LevelDB in the background; deleting the folder before that
+  // finishes makes levelup emit an unhandled 'error' event that kills the process.
+  const groupStore = groupLeveldown(eThree);
+  await waitUntilSettled(groupStore);
+  options.t?.teardown(async () => {
+    await closeLeveldown(groupStore);
+    await rm(dir, { recursive: true, force: true });
+  });
+  if (options.verifySelfSignatures !== false) enableSelfSignatureVerification(eThree);
+  return eThree;
+}
+
+interface Leveldown {
+  status: string;
+  close(callback: (error?: Error) => void): void;
+}
+
+/** e3kit-node keeps its leveldown instance private: GroupManager → GroupLocalStorage → encrypt-down. */
+function groupLeveldown(eThree: EThreeInstance): Leveldown | undefined {
+  const internals = eThree as unknown as { groupManager?: { _localGroupStorage?: { _encryptionLevel?: { db?: Leveldown } } } };
+  return internals.groupManager?._localGroupStorage?._encryptionLevel?.db;
+}
+
+async function waitUntilSettled(db: Leveldown | undefined): Promise<void> {
+  for (let waited = 0; db && (db.status === 'new' || db.status === 'opening') && waited < 5000; waited += 5) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+async function closeLeveldown(db: Leveldown | undefined): Promise<void> {
+  await waitUntilSettled(db);
+  if (db?.status !== 'open') return;
+  await new Promise<void>((resolve) => db.close(() => resolve()));
+}
+
+/**
+ * Publishes a self-signed Ed25519 card for `identity` with plain HTTP (no e3kit): a cheap way to get
+ * many registered users, e.g. for group-size limits.
+ */
+export async function publishTestCard(apiUrl: string, app: VirgilAppCredentials, identity: string): Promise<{ cardId: string; privateKey: string }> {
+  const { privateKey, publicKey } = generateEd25519KeyPair();
+  const content = JSON.stringify({ identity, created_at: Math.floor(Date.now() / 1000), version: '5.0', public_key: publicKey });
+  const signature = virgilSign(content, importEd25519PrivateKey(privateKey)!);
+  const response = await fetch(`${apiUrl}/card/v5`, {
+    method: 'POST',
+    headers: { authorization: `Virgil ${mintVirgilJwt(app, identity)}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ content_snapshot: Buffer.from(content).toString('base64'), signatures: [{ signer: 'self', signature: signature.toString('base64') }] }),
+  });
+  if (!response.ok) throw new Error(`card publish for ${identity} failed: HTTP ${response.status} ${await response.text()}`);
+  return { cardId: createHash('sha512').update(content).digest().subarray(0, 32).toString('hex'), privateKey };
+}
