@@ -93,6 +93,11 @@ export function parseMasterKeys(raw: string, setting = 'MASTER_KEYS'): MasterKey
   return keys;
 }
 
+/** The development data folder, needed before the rest of the configuration can be read. */
+export function dataDirFrom(env: Env): string {
+  return path.resolve(str(env, 'DATA_DIR') ?? '.data');
+}
+
 /**
  * Builds the configuration. In development, settings left unset fall back to embedded parts;
  * `devDefaults` supplies generated values (admin token, master key) kept in the data folder.
@@ -133,7 +138,7 @@ export function loadConfig(env: Env, devDefaults: { adminToken?: string; masterK
     emulatorPort: int(env, 'EMULATOR_PORT', 8787, 0, 65535),
     masterKeys: parseMasterKeys(masterKeysRaw),
     logLevel,
-    dataDir: path.resolve(str(env, 'DATA_DIR') ?? '.data'),
+    dataDir: dataDirFrom(env),
     embeddedPostgresPort: int(env, 'EMBEDDED_PG_PORT', 54329, 1, 65535),
     trustProxy: (str(env, 'TRUST_PROXY') ?? 'false') === 'true',
     bodyLimitBytes: int(env, 'BODY_LIMIT_BYTES', 256 * 1024, 1024, 10 * 1024 * 1024),

@@ -2,7 +2,7 @@
  * The HTTP applications. `buildApp` never listens; entry points and tests decide that.
  * The admin API is mounted under /admin on the public app unless it runs on its own port.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { AppContext } from '../app/context.js';
 import { registerErrorHandling } from './errors.js';
 import securityHeaders from './plugins/security-headers.js';
@@ -26,7 +26,8 @@ function baseFastify(ctx: AppContext): FastifyInstance {
     // Strict JSON schema: no coercion, no silent removal of unknown fields (schemas decide).
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     return503OnClosing: true,
-    disableRequestLogging: ctx.config.logLevel !== 'debug' && ctx.config.logLevel !== 'trace',
+    // Per-request lines only at debug/trace: at info they would double the hot path's cost.
+    logController: new LogController({ disableRequestLogging: ctx.config.logLevel !== 'debug' && ctx.config.logLevel !== 'trace' }),
   });
 }
 

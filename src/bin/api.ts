@@ -1,0 +1,28 @@
+/**
+ * Production API process: `npm start` (after `npm run build`). Needs DATABASE_URL; REDIS_URL for
+ * the queue (else BullMQ on PostgreSQL); VIRGIL_API_URL unset means Virgil Cloud.
+ */
+import { loadConfig, ConfigError, VIRGIL_CLOUD_URL } from '../config/config.js';
+import { createLogger } from '../app/logger.js';
+import { buildAdminApp, buildApp } from '../http/app.js';
+import { exitOnStartupError } from './fatal.js';
+import { closeOnSignal, migrateDatabase, openContext } from './services.js';
+
+try {
+  const config = loadConfig(process.env);
+  if (!config.databaseUrl) throw new ConfigError('DATABASE_URL', 'is required (npm run dev starts an embedded PostgreSQL instead)');
+  const log = createLogger({ level: config.logLevel, name: 'api' });
+  await migrateDatabase(config.databaseUrl, log);
+  const ctx = await openContext(config, log, { databaseUrl: config.databaseUrl, virgilApiUrl: config.virgilApiUrl ?? VIRGIL_CLOUD_URL }, 'e2ee-extension-api');
+  const app = await buildApp(ctx, { mountAdmin: config.adminPort === null });
+  const closers: Array<() => Promise<unknown>> = [() => ctx.close(), () => ctx.reconcile.close(), () => app.close()];
+  await app.listen({ host: config.host, port: config.port });
+  if (config.adminPort !== null) {
+    const admin = await buildAdminApp(ctx);
+    await admin.listen({ host: config.adminHost, port: config.adminPort });
+    closers.push(() => admin.close());
+  }
+  closeOnSignal(log, closers);
+} catch (err) {
+  exitOnStartupError(err);
+}

