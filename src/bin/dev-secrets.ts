@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 export interface DevSecrets { adminToken: string; masterKeys: string; demoUserAuthSecret: string }
@@ -12,6 +12,7 @@ export interface DevSecrets { adminToken: string; masterKeys: string; demoUserAu
 export async function loadDevSecrets(dataDir: string): Promise<DevSecrets> {
   // 0711: the embedded PostgreSQL runs as another OS user and must traverse this folder.
   await mkdir(dataDir, { recursive: true, mode: 0o711 });
+  await chmod(dataDir, 0o711);
   const file = path.join(dataDir, 'dev-secrets.json');
   if (existsSync(file)) return JSON.parse(await readFile(file, 'utf8')) as DevSecrets;
   const secrets: DevSecrets = {
