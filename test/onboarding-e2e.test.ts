@@ -31,7 +31,7 @@ t.test('credentials Virgil refuses, or Virgil down, change nothing', async (t) =
   const svc = await startTestApp(t);
   const real = await svc.emulator.createApp();
   const count = async () => Number((await svc.ctx.db.selectFrom('tenants').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
-  const body = (virgil: Record<string, string>) => ({
+  const body = (virgil: { appId: string; appKeyId: string; appKey: string }) => ({
     appId: `app-${randomBytes(3).toString('hex')}`, virgil, userAuth: { algorithm: 'HS256', secret: randomBytes(32).toString('hex') },
   });
 

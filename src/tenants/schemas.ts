@@ -15,9 +15,12 @@ export const VirgilCredentialsSchema = Type.Object({
   appKey: Base64,
 }, strict);
 
-export const UserAuthAlgorithmSchema = Type.Union(
-  ['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'EdDSA'].map((a) => Type.Literal(a)),
-);
+export const UserAuthAlgorithmSchema = Type.Union([
+  Type.Literal('HS256'), Type.Literal('HS384'), Type.Literal('HS512'),
+  Type.Literal('RS256'), Type.Literal('RS384'), Type.Literal('RS512'),
+  Type.Literal('ES256'), Type.Literal('ES384'), Type.Literal('ES512'),
+  Type.Literal('EdDSA'),
+]);
 
 export const UserAuthSchema = Type.Object({
   algorithm: UserAuthAlgorithmSchema,

@@ -1,0 +1,12 @@
+/**
+ * The scenarios of `npm run bench`, in run order. Scenarios that need our service (with its
+ * database and emulator) run after the others, while it is up. Add a scenario by writing a module
+ * that exports a Scenario and listing it here.
+ */
+import type { Scenario } from '../lib/types.js';
+import { baselineVirgilJwt } from './baseline-virgil-jwt.js';
+import { ceilingVirgilJwt } from './ceiling-virgil-jwt.js';
+import { oursGetIdentities } from './ours-get-identities.js';
+import { oursVirgilJwt } from './ours-virgil-jwt.js';
+
+export const scenarios: Scenario[] = [ceilingVirgilJwt, baselineVirgilJwt, oursVirgilJwt, oursGetIdentities];

@@ -1,0 +1,115 @@
+/**
+ * Caller authentication for the extension API: a JWT issued by the tenant's own backend, checked
+ * with the tenant's configured key. The algorithm is pinned to the configured one (so `alg: none`,
+ * HS/RS confusion and any other algorithm fail), `exp` is required, `iss`/`aud` are required and
+ * pinned when configured, and the uid comes from the configured claim.
+ *
+ * Verification uses fast-jwt (the engine under @fastify/jwt) directly: @fastify/jwt keeps one
+ * verifier per plugin registration and builds a fresh one per request when options vary, while every
+ * tenant here has its own key, algorithm, issuer and audience. One verifier is built per
+ * TenantRuntime object and kept in a WeakMap; the directory replaces that object whenever the tenant
+ * changes, so a rotated key takes effect on the next request and the old verifier is collected.
+ */
+import { createVerifier, TokenError } from 'fast-jwt';
+import type { TenantRuntime } from '../tenants/types.js';
+import { isValidCallerId } from './caller-id.js';
+
+export type CallerTokenFailureCode = 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'AUTH_MISCONFIGURED';
+
+export interface CallerTokenFailure {
+  readonly code: CallerTokenFailureCode;
+  readonly message: string;
+}
+
+/** Returns the caller's uid, or a failure. Never throws. */
+export type CallerTokenVerifier = (token: string) => string | CallerTokenFailure;
+
+/** Far above any real token; refusing early keeps a hostile header from costing a parse. */
+export const MAX_CALLER_TOKEN_LENGTH = 8192;
+
+const failure = (code: CallerTokenFailureCode, message: string): CallerTokenFailure => Object.freeze({ code, message });
+
+// Failures are shared constants: a flood of bad tokens allocates nothing beyond what parsing costs.
+const FAILURES = {
+  malformed: failure('TOKEN_INVALID', 'The token is not a well-formed JWT'),
+  tooLong: failure('TOKEN_INVALID', `The token is longer than ${MAX_CALLER_TOKEN_LENGTH} characters`),
+  algorithm: failure('TOKEN_INVALID', 'The token algorithm is not the one configured for this app'),
+  signature: failure('TOKEN_INVALID', 'The token signature is invalid'),
+  unsigned: failure('TOKEN_INVALID', 'The token is not signed'),
+  expired: failure('TOKEN_EXPIRED', 'The token has expired'),
+  inactive: failure('TOKEN_INVALID', 'The token is not valid yet (nbf)'),
+  claims: failure('TOKEN_INVALID', 'The token claims do not match this app (iss, aud or a claim type)'),
+  invalid: failure('TOKEN_INVALID', 'The token is invalid'),
+  misconfigured: failure('AUTH_MISCONFIGURED', 'Caller authentication is misconfigured for this app'),
+} as const;
+
+const CODE_TO_FAILURE: Record<string, CallerTokenFailure> = {
+  [TokenError.codes.malformed]: FAILURES.malformed,
+  [TokenError.codes.invalidType]: FAILURES.malformed,
+  [TokenError.codes.invalidAlgorithm]: FAILURES.algorithm,
+  [TokenError.codes.invalidSignature]: FAILURES.signature,
+  [TokenError.codes.missingSignature]: FAILURES.unsigned,
+  [TokenError.codes.missingKey]: FAILURES.unsigned,
+  [TokenError.codes.expired]: FAILURES.expired,
+  [TokenError.codes.inactive]: FAILURES.inactive,
+  [TokenError.codes.invalidClaimValue]: FAILURES.claims,
+  [TokenError.codes.invalidClaimType]: FAILURES.claims,
+  [TokenError.codes.invalidCritHeader]: FAILURES.malformed,
+};
+
+function mapError(err: unknown): CallerTokenFailure {
+  const code = (err as { code?: unknown } | null)?.code;
+  return (typeof code === 'string' && CODE_TO_FAILURE[code]) || FAILURES.invalid;
+}
+
+export function buildCallerTokenVerifier(userAuth: TenantRuntime['userAuth']): CallerTokenVerifier {
+  const { settings, key } = userAuth;
+  const requiredClaims = ['exp'];
+  if (settings.issuer) requiredClaims.push('iss');
+  if (settings.audience) requiredClaims.push('aud');
+  const missingUid = failure('TOKEN_INVALID', `The token has no usable "${settings.uidClaim}" claim (1-255 visible ASCII characters)`);
+  const missingClaim = failure('TOKEN_INVALID', `The token lacks a required claim (${requiredClaims.join(', ')})`);
+  const uidClaim = settings.uidClaim;
+
+  const verify = createVerifier({
+    key,
+    algorithms: [settings.algorithm],
+    requiredClaims,
+    clockTolerance: settings.clockToleranceSeconds * 1000,
+    ...(settings.issuer ? { allowedIss: settings.issuer } : {}),
+    ...(settings.audience ? { allowedAud: settings.audience } : {}),
+    // Every request of a busy app carries a different token: a verify cache would only cost memory.
+    cache: false,
+  });
+
+  return (token) => {
+    if (token.length > MAX_CALLER_TOKEN_LENGTH) return FAILURES.tooLong;
+    let payload: Record<string, unknown>;
+    try {
+      payload = verify(token);
+    } catch (err) {
+      if ((err as { code?: unknown }).code === TokenError.codes.missingRequiredClaim) return missingClaim;
+      return mapError(err);
+    }
+    const uid = Object.hasOwn(payload, uidClaim) ? payload[uidClaim] : undefined;
+    return isValidCallerId(uid) ? uid : missingUid;
+  };
+}
+
+const verifiers = new WeakMap<TenantRuntime, CallerTokenVerifier>();
+
+/** The tenant's verifier, built on first use of this TenantRuntime object. */
+export function callerTokenVerifierFor(tenant: TenantRuntime): CallerTokenVerifier {
+  let verifier = verifiers.get(tenant);
+  if (verifier === undefined) {
+    try {
+      verifier = buildCallerTokenVerifier(tenant.userAuth);
+    } catch {
+      // Onboarding validates the key, so this means a stored value no longer fits; answering the same
+      // failure until the tenant changes avoids rebuilding (and failing) on every request.
+      verifier = () => FAILURES.misconfigured;
+    }
+    verifiers.set(tenant, verifier);
+  }
+  return verifier;
+}

@@ -1,0 +1,37 @@
+/**
+ * Rate limits of the extension API, per tenant and per user, counted after authentication (a
+ * request is attributed to a uid only once its token verified). Global defaults come from
+ * RATE_LIMIT_TENANT_PER_MINUTE / RATE_LIMIT_USER_PER_MINUTE; a tenant's `rateLimits` overrides them.
+ * Over the limit: 429 RATE_LIMITED with `Retry-After`. Counters are in memory, per replica
+ * (see fixed-window.ts).
+ */
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
+import fp from 'fastify-plugin';
+import type { AppContext } from '../../app/context.js';
+import { ApiError } from '../errors.js';
+import { TenantUserWindowCounter } from './fixed-window.js';
+
+export function rateLimited(retryAfterSeconds: number): ApiError {
+  return new ApiError(429, 'RATE_LIMITED', 'Too many requests; retry later', { retryAfterSeconds }, { 'retry-after': String(retryAfterSeconds) });
+}
+
+const rateLimitPlugin: FastifyPluginAsync<{ ctx: AppContext }> = async (app, { ctx }) => {
+  const counter = new TenantUserWindowCounter();
+  const defaults = ctx.config.rateLimit;
+  app.addHook('onClose', async () => counter.close());
+
+  app.addHook('onRequest', function limit(request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) {
+    const tenant = request.tenant!;
+    const overrides = tenant.rateLimits;
+    const wait = counter.consume(
+      tenant.appId,
+      request.callerUid!,
+      overrides?.tenantPerMinute ?? defaults.tenantPerMinute,
+      overrides?.userPerMinute ?? defaults.userPerMinute,
+    );
+    if (wait === 0) return done();
+    done(rateLimited(wait));
+  });
+};
+
+export default fp(rateLimitPlugin, { name: 'e2ee-rate-limit', fastify: '5.x', dependencies: ['e2ee-user-auth'] });
