@@ -61,6 +61,8 @@ export interface GroupsTable {
   desired_version: ColumnType<string, number | string | undefined, number | string>;
   synced_version: ColumnType<string, number | string | undefined, number | string>;
   attempts: ColumnType<number, number | undefined, number>;
+  /** When the sweeper retries a group whose retries ran out (migrations/0004_worker.sql). */
+  retry_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   created_at: Timestamp;
   updated_at: Timestamp;
 }

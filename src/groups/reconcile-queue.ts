@@ -1,0 +1,174 @@
+/**
+ * The queue-backed ReconcileRequester used by the API and the worker.
+ *
+ * - `request()` adds a deduplicated reconcile job: at most one waiting and one running job per
+ *   group, and a request made while the group's job runs becomes one follow-up run, so no change
+ *   is lost and no two runs of a group overlap.
+ * - `userActive()` is called on every Virgil JWT issued. Uids are batched in memory and flushed
+ *   every ~250 ms with ONE query per tenant for groups where one of them awaits registration;
+ *   those groups get delayed nudges (the user usually registers right after fetching a token).
+ *
+ * Neither ever fails its caller: the webhook intake writes a reconcile_outbox row in the same
+ * transaction as the desired state, and the outbox sweeper enqueues whatever could not be enqueued
+ * here (e.g. while Redis is down).
+ */
+import type { Logger } from 'pino';
+import { sql } from 'kysely';
+import { createDatabase, type DatabaseHandle, type Db } from '../db/database.js';
+import { QueueConnection, type GroupQueue } from '../queue/connection.js';
+import { RECONCILE_JOB, WAKE_JOB, reconcileJobOptions, wakeJobOptions, type WakeReason } from '../queue/jobs.js';
+import type { ReconcileRequester } from './reconcile-requester.js';
+
+export interface ReconcileQueueOptions {
+  /** null: BullMQ on PostgreSQL (schema `bullmq` of databaseUrl). */
+  redisUrl: string | null;
+  /** Required for the PostgreSQL backend; otherwise only used to open a pool when `db` is not given. */
+  databaseUrl?: string;
+  log: Logger;
+  /** Redis key prefix; one per deployment (tests use a unique one per file). */
+  prefix?: string;
+  /**
+   * Database for the registration lookups of userActive(): this handle, else a small pool on
+   * databaseUrl, else one attached later with useDatabase() (when the queue must exist before the
+   * application context that owns the database).
+   */
+  db?: Db;
+  /** How long userActive() batches uids before querying. */
+  userActiveFlushMs?: number;
+  /** Delays of the nudges sent to a group after one of its pending members fetched a token. */
+  userActiveDelaysMs?: number[];
+  /** Upper bound on how long request() waits for the queue before leaving it to the sweeper. */
+  enqueueTimeoutMs?: number;
+  /** Attempts of a reconcile job before the group is marked failed (default RECONCILE_ATTEMPTS). */
+  attempts?: number;
+}
+
+const MAX_BATCHED_UIDS_PER_TENANT = 5_000;
+const MAX_GROUPS_PER_FLUSH = 1_000;
+
+export class ReconcileQueue implements ReconcileRequester {
+  readonly connection: QueueConnection;
+  #queue: Promise<GroupQueue> | null = null;
+  readonly #log: Logger;
+  #db: Db | null;
+  readonly #ownDb: DatabaseHandle | null;
+  readonly #flushMs: number;
+  readonly #userDelays: number[];
+  readonly #timeoutMs: number;
+  readonly #attempts: number | undefined;
+  #batch = new Map<string, Set<string>>();
+  #timer: NodeJS.Timeout | null = null;
+  #flushing: Promise<void> = Promise.resolve();
+  #closed = false;
+
+  constructor(opts: ReconcileQueueOptions) {
+    this.#log = opts.log;
+    if (!opts.redisUrl && !opts.databaseUrl) throw new Error('the PostgreSQL queue backend needs databaseUrl');
+    this.connection = new QueueConnection({ redisUrl: opts.redisUrl, databaseUrl: opts.databaseUrl ?? '', prefix: opts.prefix });
+    this.#ownDb = opts.db || !opts.databaseUrl ? null : createDatabase(opts.databaseUrl, { max: 2, applicationName: 'e2ee-extension-reconcile-queue' });
+    this.#db = opts.db ?? this.#ownDb?.db ?? null;
+    this.#flushMs = opts.userActiveFlushMs ?? 250;
+    this.#userDelays = opts.userActiveDelaysMs ?? [1_000, 5_000, 20_000];
+    this.#timeoutMs = opts.enqueueTimeoutMs ?? 1_000;
+    this.#attempts = opts.attempts;
+  }
+
+  /** The producer, created on first use (the PostgreSQL backend migrates its schema first). */
+  getQueue(): Promise<GroupQueue> {
+    this.#queue ??= this.connection.createQueue().then((queue) => {
+      // A Queue emits 'error' on connection trouble; without a listener that would crash the process.
+      queue.on('error', (err) => this.#log.warn({ err: err.message }, 'reconcile queue connection error'));
+      return queue;
+    }, (err: unknown) => {
+      this.#queue = null;
+      throw err;
+    });
+    return this.#queue;
+  }
+
+  /** Attaches the database used by userActive() when none was given at construction. */
+  useDatabase(db: Db): void {
+    this.#db ??= db;
+  }
+
+  /** Best effort: logs and resolves when the queue is unavailable (the outbox has the request). */
+  async request(tenantId: string, guid: string): Promise<void> {
+    try {
+      await this.enqueue(tenantId, guid);
+    } catch (err) {
+      this.#log.warn({ tenantId, guid, err: (err as Error).message }, 'reconcile request left to the outbox sweeper');
+    }
+  }
+
+  /** Adds the group's reconcile job; rejects when the queue cannot be reached in time. */
+  async enqueue(tenantId: string, guid: string): Promise<void> {
+    await this.#bounded(this.getQueue().then((queue) => queue.add(RECONCILE_JOB, { tenantId, guid }, reconcileJobOptions(tenantId, guid, this.#attempts))));
+  }
+
+  /**
+   * A delayed nudge that enqueues a reconcile when it fires. One per group and slot: adding a slot
+   * that is already scheduled keeps the earlier schedule.
+   */
+  async wake(tenantId: string, guid: string, slot: string, delayMs: number, reason: WakeReason): Promise<void> {
+    await this.#bounded(this.getQueue().then((queue) => queue.add(WAKE_JOB, { tenantId, guid, reason }, wakeJobOptions(tenantId, guid, slot, delayMs))));
+  }
+
+  userActive(tenantId: string, uid: string): void {
+    if (this.#closed) return;
+    let uids = this.#batch.get(tenantId);
+    if (!uids) this.#batch.set(tenantId, (uids = new Set()));
+    if (uids.size < MAX_BATCHED_UIDS_PER_TENANT) uids.add(uid);
+    if (!this.#timer) {
+      this.#timer = setTimeout(() => {
+        this.#timer = null;
+        this.#flushing = this.#flushing.then(() => this.#flush());
+      }, this.#flushMs);
+      this.#timer.unref();
+    }
+  }
+
+  async #flush(): Promise<void> {
+    const batch = this.#batch;
+    this.#batch = new Map();
+    const db = this.#db;
+    if (!db) return;
+    for (const [tenantId, uids] of batch) {
+      try {
+        const rows = await db.selectFrom('groups').select('guid')
+          .where('tenant_id', '=', tenantId)
+          .where('deleted', '=', false)
+          .where(sql<boolean>`pending_registration && ${sql.val([...uids])}::text[]`)
+          .limit(MAX_GROUPS_PER_FLUSH)
+          .execute();
+        await Promise.all(rows.flatMap((row) => this.#userDelays.map((delay) =>
+          this.wake(tenantId, row.guid, `user-${delay}`, delay, 'user-active'))));
+      } catch (err) {
+        // The pending-member backoff re-checks these groups anyway; this is only the fast path.
+        this.#log.warn({ tenantId, err: (err as Error).message }, 'could not nudge groups of newly active users');
+      }
+    }
+  }
+
+  #bounded<T>(work: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`queue did not answer within ${this.#timeoutMs} ms`)), this.#timeoutMs);
+    });
+    return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#timer) {
+      clearTimeout(this.#timer);
+      this.#timer = null;
+      this.#flushing = this.#flushing.then(() => this.#flush());
+    }
+    await this.#flushing.catch(() => {});
+    const queue = await this.#queue?.catch(() => null);
+    await queue?.close().catch(() => {});
+    await this.connection.close();
+    await this.#ownDb?.close().catch(() => {});
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * What the worker reads and writes in PostgreSQL for one group: the desired state (one statement,
+ * so the group row and its members come from one snapshot), and the outcome of a run.
+ *
+ * The outcome is written only if the desired state did not change since it was read
+ * (`desired_version` unchanged); otherwise the run reconciled an older state and the group is
+ * queued again.
+ */
+import { sql } from 'kysely';
+import type { Db } from '../db/database.js';
+import type { GroupError, GroupStatus } from '../db/schema.js';
+
+export interface DesiredGroup {
+  tenantId: string;
+  guid: string;
+  /** The Virgil group id (E3Kit groupId). */
+  identity: string;
+  deleted: boolean;
+  /** Sorted uids that should be participants (besides the service identity). */
+  members: string[];
+  desiredVersion: string;
+  /** What the last run recorded. */
+  status: GroupStatus;
+  virgilMembers: string[];
+  pendingRegistration: string[];
+  attempts: number;
+}
+
+/**
+ * Desired members follow src/groups/desired-state.ts (`countsAsMember`): a member decision counts
+ * when it says "member" and belongs to the current incarnation (made at or after the lifecycle
+ * time). The comparison runs in SQL to keep microsecond precision.
+ */
+export async function loadDesiredGroup(db: Db, tenantId: string, guid: string): Promise<DesiredGroup | null> {
+  const { rows } = await sql<{
+    identity: string; deleted: boolean; desired_version: string; status: GroupStatus;
+    virgil_members: string[]; pending_registration: string[]; attempts: number; members: string[];
+  }>`
+    SELECT g.identity, g.deleted, g.desired_version, g.status, g.virgil_members, g.pending_registration, g.attempts,
+           COALESCE((SELECT array_agg(m.uid ORDER BY m.uid) FROM group_members m
+                      WHERE m.tenant_id = g.tenant_id AND m.guid = g.guid
+                        AND m.is_member AND m.changed_at >= g.lifecycle_at), '{}') AS members
+      FROM groups g
+     WHERE g.tenant_id = ${tenantId} AND g.guid = ${guid}`.execute(db);
+  const row = rows[0];
+  if (!row) return null;
+  return {
+    tenantId, guid,
+    identity: row.identity,
+    deleted: row.deleted,
+    members: row.members,
+    desiredVersion: String(row.desired_version),
+    status: row.status,
+    virgilMembers: row.virgil_members,
+    pendingRegistration: row.pending_registration,
+    attempts: row.attempts,
+  };
+}
+
+export interface GroupOutcome {
+  status: GroupStatus;
+  virgilExists: boolean;
+  virgilMembers: string[];
+  pendingRegistration: string[];
+  lastError: GroupError | null;
+  /** Consecutive runs that did not reach `synced` (drives the pending re-check backoff). */
+  attempts: number;
+}
+
+/**
+ * Records the outcome of reconciling `version` and clears the group's outbox row, in one short
+ * transaction. Returns false when the desired state moved on meanwhile (nothing is written then;
+ * the caller queues another run). Lock order is the intake's (groups row, then outbox row), so the
+ * two never deadlock, and a request committed by the intake is never cleared by mistake: it either
+ * bumped desired_version before this update (no match) or waits for this commit and re-inserts.
+ */
+export async function recordOutcome(db: Db, tenantId: string, guid: string, version: string, outcome: GroupOutcome): Promise<boolean> {
+  return db.transaction().execute(async (trx) => {
+    const updated = await trx.updateTable('groups')
+      .set({
+        status: outcome.status,
+        virgil_exists: outcome.virgilExists,
+        virgil_members: outcome.virgilMembers,
+        pending_registration: outcome.pendingRegistration,
+        last_error: outcome.lastError === null ? null : JSON.stringify(outcome.lastError),
+        attempts: outcome.attempts,
+        synced_version: version,
+        retry_at: null,
+        updated_at: sql`now()`,
+      })
+      .where('tenant_id', '=', tenantId).where('guid', '=', guid).where('desired_version', '=', version)
+      .executeTakeFirst();
+    if (Number(updated.numUpdatedRows) === 0) return false;
+    await trx.deleteFrom('reconcile_outbox').where('tenant_id', '=', tenantId).where('guid', '=', guid).execute();
+    return true;
+  });
+}
+
+/**
+ * Records a failed attempt without touching what Virgil holds; the status stays and the reason
+ * shows, unless the failure is final:
+ *  - permanent: the group is failed, `version` counts as handled (and its outbox row is cleared),
+ *    so nothing retries it until the desired state changes or an operator asks for a resync;
+ *  - retries exhausted: the group is failed and the sweeper retries it after `retryAfterMs`.
+ */
+export async function recordFailure(
+  db: Db, tenantId: string, guid: string,
+  failure: { error: GroupError; final: boolean; permanent: boolean; version: string | null; retryAfterMs: number },
+): Promise<void> {
+  const handledVersion = failure.permanent ? failure.version : null;
+  await db.transaction().execute(async (trx) => {
+    const updated = await trx.updateTable('groups')
+      .set((eb) => ({
+        last_error: JSON.stringify(failure.error),
+        attempts: eb('attempts', '+', 1),
+        updated_at: sql`now()`,
+        ...(failure.final ? { status: 'failed' as const } : {}),
+        ...(failure.final && !failure.permanent ? { retry_at: sql<Date>`now() + make_interval(secs => ${failure.retryAfterMs / 1000})` } : {}),
+        ...(failure.permanent ? { retry_at: null } : {}),
+      }))
+      .where('tenant_id', '=', tenantId).where('guid', '=', guid)
+      .returning('desired_version')
+      .executeTakeFirst();
+    if (handledVersion === null || updated === undefined || String(updated.desired_version) !== handledVersion) return;
+    await trx.updateTable('groups').set({ synced_version: handledVersion })
+      .where('tenant_id', '=', tenantId).where('guid', '=', guid).execute();
+    await trx.deleteFrom('reconcile_outbox').where('tenant_id', '=', tenantId).where('guid', '=', guid).execute();
+  });
+}

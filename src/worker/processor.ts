@@ -1,0 +1,102 @@
+/**
+ * The BullMQ processor of the group queue: runs a reconcile, then decides what follows.
+ *
+ *   wake job                → enqueue the group's reconcile job (deduplicated) and finish;
+ *   run postponed (locked)  → move the job back to delayed for a moment;
+ *   desired state moved on  → enqueue a follow-up run (kept while this one is active);
+ *   members pending         → schedule a delayed re-check with backoff;
+ *   transient failure       → note the reason on the group and throw: BullMQ retries with backoff;
+ *                             on the last attempt the group is marked failed, and the sweeper
+ *                             tries it again after failedRetryAfterMs;
+ *   permanent failure       → mark the group failed with the reason; UnrecoverableError.
+ */
+import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
+import type { Logger } from 'pino';
+import type { ReconcileQueue } from '../groups/reconcile-queue.js';
+import { RECONCILE_JOB, WAKE_JOB, isReconcileGroupJob, type GroupJobData } from '../queue/jobs.js';
+import type { TenantDirectory } from '../tenants/directory.js';
+import { classifyFailure } from './failures.js';
+import { GroupLockLostError } from './group-lock.js';
+import { recordFailure } from './group-state.js';
+import { reconcileGroup, type ReconcileDeps, type RunProgress } from './reconcile.js';
+
+export interface ProcessorOptions extends ReconcileDeps {
+  log: Logger;
+  tenants: Pick<TenantDirectory, 'get'>;
+  queue: Pick<ReconcileQueue, 'enqueue' | 'wake'>;
+  /** Delays of the re-checks of a group whose members await registration, by attempt. */
+  pendingRecheckDelaysMs: number[];
+  /** How long a run waits when another run holds the group. */
+  lockRetryDelayMs: number;
+  /** When retries run out, the sweeper tries the group again after this long. */
+  failedRetryAfterMs: number;
+}
+
+export const DEFAULT_PENDING_RECHECK_DELAYS_MS = [5_000, 30_000, 120_000, 600_000, 1_800_000, 3_600_000];
+
+export function createGroupProcessor(opts: ProcessorOptions) {
+  const { log } = opts;
+
+  return async function processGroupJob(job: Job<GroupJobData>, token?: string): Promise<string> {
+    if (!isReconcileGroupJob(job.data)) throw new UnrecoverableError('malformed job payload');
+    const { tenantId, guid } = job.data;
+
+    if (job.name === WAKE_JOB) {
+      await opts.queue.enqueue(tenantId, guid);
+      return 'woke';
+    }
+    if (job.name !== RECONCILE_JOB) throw new UnrecoverableError(`unknown job ${job.name}`);
+
+    const tenant = await opts.tenants.get(tenantId);
+    if (!tenant || tenant.status !== 'active') {
+      // Nothing to do for a missing or disabled tenant; the sweeper resumes it when re-enabled.
+      log.info({ tenantId, guid }, 'reconcile skipped: tenant missing or disabled');
+      return 'tenant-unavailable';
+    }
+
+    const progress: RunProgress = { version: null };
+    try {
+      const result = await reconcileGroup(opts, tenant, guid, progress);
+      if (result.kind === 'locked') {
+        await job.moveToDelayed(Date.now() + opts.lockRetryDelayMs, token);
+        throw new DelayedError();
+      }
+      if (result.kind === 'missing') return 'missing';
+      if (!result.recorded) {
+        // A newer desired state arrived during the run: one more run (it reads the newest state).
+        await opts.queue.enqueue(tenantId, guid);
+        return 'superseded';
+      }
+      if (result.outcome.status === 'pending') {
+        const delays = opts.pendingRecheckDelaysMs;
+        const level = Math.max(1, Math.min(result.outcome.attempts, delays.length));
+        // One slot per backoff level: a shorter re-check is never hidden behind a longer one.
+        await opts.queue.wake(tenantId, guid, `pending-${level}`, delays[level - 1], 'pending-recheck').catch((err) =>
+          log.warn({ tenantId, guid, err: (err as Error).message }, 'could not schedule the pending re-check; the sweeper will'));
+      }
+      log.debug({ tenantId, guid, status: result.outcome.status, version: result.version }, 'group reconciled');
+      return result.outcome.status;
+    } catch (err) {
+      if (err instanceof DelayedError) throw err;
+      if ((err as Error | null)?.name === 'TenantUnavailableError') {
+        log.info({ tenantId, guid }, 'reconcile skipped: tenant missing or disabled');
+        return 'tenant-unavailable';
+      }
+      if (err instanceof GroupLockLostError) {
+        // Another run may own the group now: record nothing, let BullMQ retry.
+        log.warn({ tenantId, guid }, 'reconcile run lost its group lock; nothing recorded');
+        throw err;
+      }
+      const failure = classifyFailure(err);
+      const attempts = job.opts.attempts ?? 1;
+      const final = failure.kind === 'permanent' || job.attemptsMade + 1 >= attempts;
+      log.warn({ tenantId, guid, code: failure.error.code, kind: failure.kind, attempt: job.attemptsMade + 1, final, err: failure.error.message }, 'reconcile failed');
+      await recordFailure(opts.db, tenantId, guid, {
+        error: failure.error, final, permanent: failure.kind === 'permanent', version: progress.version, retryAfterMs: opts.failedRetryAfterMs,
+      })
+        .catch((dbErr) => log.warn({ tenantId, guid, err: (dbErr as Error).message }, 'could not record the reconcile failure'));
+      if (failure.kind === 'permanent') throw new UnrecoverableError(`${failure.error.code}: ${failure.error.message}`);
+      throw err instanceof Error ? err : new Error(String(err));
+    }
+  };
+}

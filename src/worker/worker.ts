@@ -1,0 +1,143 @@
+/**
+ * The group-owner worker: a BullMQ worker on the group queue, the outbox sweeper, and the tenants'
+ * service identities. `startWorker` returns a handle whose `close()` shuts down gracefully: no new
+ * jobs, the running ones finish (bounded by a timeout), then the E3Kit instances and their LevelDB
+ * caches are closed and removed.
+ *
+ * The worker needs a ReconcileQueue to enqueue follow-ups and re-checks. It reuses `ctx.reconcile`
+ * when that is one (same queue, same prefix as the API side), or opens its own.
+ */
+import type { AppContext } from '../app/context.js';
+import { OutboxSweeper, type OutboxSweeperOptions } from '../groups/outbox-sweeper.js';
+import { ReconcileQueue } from '../groups/reconcile-queue.js';
+import type { GroupWorker } from '../queue/connection.js';
+import { cappedExponentialBackoff, DEFAULT_BACKOFF, type BackoffSettings } from '../queue/jobs.js';
+import { createGroupProcessor, DEFAULT_PENDING_RECHECK_DELAYS_MS } from './processor.js';
+import type { ReconcileHooks } from './reconcile.js';
+import { ServiceIdentities } from './service-identity.js';
+
+export interface StartWorkerOptions {
+  /** Parallel jobs in this process (default: config WORKER_CONCURRENCY). */
+  concurrency?: number;
+  /** Queue to use; default ctx.reconcile if it is a ReconcileQueue, else a new one. */
+  queue?: ReconcileQueue;
+  /** Redis key prefix when a new queue is opened. */
+  prefix?: string;
+  /** Database URL for a new queue (default: DATABASE_URL, else the pool's connection string). */
+  databaseUrl?: string;
+  /** Virgil base URL (default: the URL the card publisher uses, i.e. VIRGIL_API_URL or the emulator). */
+  virgilApiUrl?: string;
+  /** Retry backoff of failing runs (default 1 s doubling up to 60 s). */
+  backoff?: BackoffSettings;
+  pendingRecheckDelaysMs?: number[];
+  lockRetryDelayMs?: number;
+  /** BullMQ lock of a running job; a job whose worker died is picked up again after about this long. */
+  lockDurationMs?: number;
+  stalledIntervalMs?: number;
+  sweeper?: Partial<Pick<OutboxSweeperOptions, 'intervalMs' | 'redeliverAfterMs' | 'pendingRecheckMs'>>;
+  /** A group whose retries ran out is retried by the sweeper after this long (default 60 s). */
+  failedRetryAfterMs?: number;
+  /** A run taking longer than this is abandoned and retried (default 120 s). */
+  runTimeoutMs?: number;
+  /**
+   * How long close() waits for running jobs before abandoning them (they count as stalled and run
+   * again on another worker). Default 10 s, within the entry points' 15 s grace period.
+   */
+  shutdownTimeoutMs?: number;
+  hooks?: ReconcileHooks;
+}
+
+export interface RunningWorker {
+  readonly worker: GroupWorker;
+  readonly queue: ReconcileQueue;
+  readonly sweeper: OutboxSweeper;
+  /** Graceful stop. `force` abandons running jobs at once (they count as stalled and run again). */
+  close(opts?: { force?: boolean }): Promise<void>;
+}
+
+export async function startWorker(ctx: AppContext, opts: StartWorkerOptions = {}): Promise<RunningWorker> {
+  const log = ctx.log.child({ component: 'worker' });
+  const databaseUrl = opts.databaseUrl ?? ctx.config.databaseUrl ?? ctx.pool.options.connectionString;
+  if (!databaseUrl) throw new Error('startWorker: no database URL for the queue');
+
+  const ownQueue = !opts.queue && !(ctx.reconcile instanceof ReconcileQueue);
+  const queue = opts.queue ?? (ctx.reconcile instanceof ReconcileQueue
+    ? ctx.reconcile
+    : new ReconcileQueue({ redisUrl: ctx.config.redisUrl, databaseUrl, log, prefix: opts.prefix, db: ctx.db }));
+
+  queue.useDatabase(ctx.db);
+
+  const identities = new ServiceIdentities({
+    tenants: ctx.tenants,
+    tenantService: ctx.tenantService,
+    virgilApiUrl: opts.virgilApiUrl ?? ctx.virgil.apiUrl,
+    log,
+  });
+
+  const processor = createGroupProcessor({
+    db: ctx.db,
+    pool: ctx.pool,
+    log,
+    tenants: ctx.tenants,
+    identities,
+    queue,
+    hooks: opts.hooks,
+    pendingRecheckDelaysMs: opts.pendingRecheckDelaysMs ?? DEFAULT_PENDING_RECHECK_DELAYS_MS,
+    lockRetryDelayMs: opts.lockRetryDelayMs ?? 1_000,
+    failedRetryAfterMs: opts.failedRetryAfterMs ?? 60_000,
+    runTimeoutMs: opts.runTimeoutMs ?? 120_000,
+  });
+
+  const worker = await queue.connection.createWorker(processor, {
+    concurrency: opts.concurrency ?? ctx.config.worker.concurrency,
+    lockDuration: opts.lockDurationMs ?? 30_000,
+    stalledInterval: opts.stalledIntervalMs ?? 30_000,
+    // A job whose worker died is retried; only a job that keeps killing workers is given up.
+    maxStalledCount: 3,
+    settings: { backoffStrategy: cappedExponentialBackoff(opts.backoff ?? DEFAULT_BACKOFF) },
+  });
+  worker.on('error', (err) => log.warn({ err: err.message }, 'group worker error'));
+  worker.on('failed', (job, err) => {
+    if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) log.error({ jobId: job.id, err: err.message }, 'group job gave up');
+  });
+
+  const sweeper = new OutboxSweeper({
+    db: ctx.db,
+    log,
+    enqueue: (tenantId, guid) => queue.enqueue(tenantId, guid),
+    intervalMs: opts.sweeper?.intervalMs ?? ctx.config.worker.sweepIntervalMs,
+    redeliverAfterMs: opts.sweeper?.redeliverAfterMs,
+    pendingRecheckMs: opts.sweeper?.pendingRecheckMs,
+  });
+
+  await worker.waitUntilReady();
+  sweeper.start();
+  log.info({ backend: queue.connection.kind, concurrency: worker.opts.concurrency }, 'group worker started');
+
+  let closing: Promise<void> | null = null;
+  const close = (closeOpts: { force?: boolean } = {}) => {
+    closing ??= (async () => {
+      await sweeper.stop();
+      if (closeOpts.force) {
+        await worker.close(true).catch(() => {});
+      } else {
+        const timeoutMs = opts.shutdownTimeoutMs ?? 10_000;
+        let timer: NodeJS.Timeout | undefined;
+        const timedOut = await Promise.race([
+          worker.close().then(() => false, () => false),
+          new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), timeoutMs); }),
+        ]).finally(() => clearTimeout(timer));
+        if (timedOut) {
+          log.warn({ timeoutMs }, 'running group jobs did not finish in time; abandoning them');
+          await worker.close(true).catch(() => {});
+        }
+      }
+      await identities.close();
+      if (ownQueue) await queue.close();
+      log.info('group worker stopped');
+    })();
+    return closing;
+  };
+
+  return { worker, queue, sweeper, close };
+}
