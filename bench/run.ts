@@ -1,0 +1,135 @@
+/**
+ * `npm run bench`: measures our extension API against a naive baseline and a bare ceiling in one
+ * run, on loopback, with autocannon in this process and each server in its own child process.
+ *
+ * Every scenario is prepared and warmed up first; then the measured time is split into rounds and
+ * the scenarios take turns (a different one first in each round), so a noisy neighbour or a CPU
+ * frequency change during the run affects all of them alike; each figure is the median round.
+ * Prints a table and the targets of GET /v1/virgil-jwt (PASS/FAIL). It is a report: the exit code
+ * is 0 even when a target is missed, and non-zero only when the run itself failed.
+ *
+ * Settings: BENCH_DURATION_SECONDS (measured seconds per scenario, default 8), BENCH_ROUNDS (8),
+ * BENCH_WARMUP_SECONDS (2), BENCH_CONNECTIONS (50), BENCH_USERS (20000), BENCH_ONLY (scenario ids),
+ * BENCH_CPU_PROF (a folder: each server writes a V8 CPU profile there when it stops).
+ *
+ * Then the group worker: webhook-to-synced latency for BENCH_WORKER_GROUPS groups changed in
+ * parallel, and group operations per second (bench/worker-latency.ts; `BENCH_ONLY=worker` alone).
+ */
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { makeCallerTokens } from './lib/caller-tokens.js';
+import { mergeRounds, type LoadResult } from './lib/load.js';
+import { startService, type RunningService } from './lib/service-fixture.js';
+import { formatTable, formatTargets } from './lib/table.js';
+import { virgilJwtTargets } from './lib/targets.js';
+import type { BenchContext, PreparedScenario, Scenario, ScenarioRow } from './lib/types.js';
+import { scenarios } from './scenarios/index.js';
+import { BASELINE_ID } from './scenarios/baseline-virgil-jwt.js';
+import { CEILING_ID } from './scenarios/ceiling-virgil-jwt.js';
+import { OURS_VIRGIL_JWT_ID } from './scenarios/ours-virgil-jwt.js';
+import { formatWorkerBench, runWorkerBench, type WorkerBenchRow } from './worker-latency.js';
+
+function intSetting(name: string, fallback: number, min: number, max: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${name} must be a whole number between ${min} and ${max}`);
+  return n;
+}
+
+const durationSeconds = intSetting('BENCH_DURATION_SECONDS', 8, 1, 60);
+const rounds = intSetting('BENCH_ROUNDS', 8, 1, durationSeconds);
+const warmupSeconds = intSetting('BENCH_WARMUP_SECONDS', 2, 0, 30);
+const connections = intSetting('BENCH_CONNECTIONS', 50, 1, 1000);
+const userCount = intSetting('BENCH_USERS', 20_000, 1, 200_000);
+const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim()).filter(Boolean);
+const selected = only ? scenarios.filter((s) => only.includes(s.id)) : scenarios;
+const WORKER_ID = 'worker';
+const runWorker = !only || only.includes(WORKER_ID);
+const roundSeconds = Math.max(1, Math.round(durationSeconds / rounds));
+
+const started = Date.now();
+const workDir = await mkdtemp(path.join(tmpdir(), 'e2ee-bench-'));
+const prepared: Array<{ scenario: Scenario; run: PreparedScenario; rounds: LoadResult[] }> = [];
+let service: RunningService | null = null;
+const cleanup = async () => {
+  for (const p of prepared.splice(0)) await p.run.stop().catch((err) => console.error(`  stopping ${p.scenario.id}: ${(err as Error).message}`));
+  await service?.stop();
+  service = null;
+  await rm(workDir, { recursive: true, force: true });
+};
+process.once('SIGINT', () => { cleanup().finally(() => process.exit(130)); });
+
+const rows: ScenarioRow[] = [];
+let failed = false;
+try {
+  if (selected.length > 0) console.log(`bench: ${selected.length} scenarios × ${rounds} rounds of ${roundSeconds} s (after ${warmupSeconds} s warm-up), `
+    + `${connections} connections, ${userCount} distinct callers, ${cpus().length} cores, Node ${process.version}`);
+  const callers = makeCallerTokens(userCount);
+  const callersFile = path.join(workDir, 'callers.json');
+  await writeFile(callersFile, JSON.stringify({ tokens: callers.tokens, uids: callers.uids }));
+  const appKey = generateKeyPairSync('ed25519').privateKey.export({ format: 'der', type: 'pkcs8' }).toString('base64');
+  const ctx: BenchContext = {
+    durationSeconds, connections, callers, callersFile,
+    virgil: { appId: randomBytes(16).toString('hex'), appKeyId: randomBytes(16).toString('hex'), appKey },
+  };
+
+  if (selected.some((s) => s.needsService)) {
+    process.stdout.write('starting our service (embedded PostgreSQL, emulator, API child process)... ');
+    service = await startService(callers.secret);
+    ctx.service = service.fixture;
+    console.log('ready');
+  }
+  for (const scenario of selected) {
+    process.stdout.write(`preparing ${scenario.name}... `);
+    const run = await scenario.prepare(ctx);
+    prepared.push({ scenario, run, rounds: [] });
+    if (warmupSeconds > 0) await run.measure(warmupSeconds);
+    console.log('warm');
+  }
+  for (let round = 0; round < rounds && prepared.length > 0; round++) {
+    process.stdout.write(`round ${round + 1}/${rounds}:`);
+    for (let i = 0; i < prepared.length; i++) {
+      const p = prepared[(i + round) % prepared.length];
+      const result = await p.run.measure(roundSeconds);
+      p.rounds.push(result);
+      process.stdout.write(` ${p.scenario.id} ${result.requestsPerSecond.toFixed(0)}/s`);
+    }
+    process.stdout.write('\n');
+  }
+  for (const p of prepared) rows.push({ id: p.scenario.id, name: p.scenario.name, result: mergeRounds(p.rounds), rounds: p.rounds, note: p.run.note });
+} catch (err) {
+  failed = true;
+  console.error(`\nbench failed: ${(err as Error).stack ?? err}`);
+} finally {
+  await cleanup();
+}
+
+let workerRows: WorkerBenchRow[] = [];
+if (runWorker && !failed) {
+  try {
+    process.stdout.write('\ngroup worker: webhook → synced for groups changed in parallel (Redis queue)... ');
+    workerRows = (await runWorkerBench()).rows;
+    console.log('done');
+  } catch (err) {
+    failed = true;
+    console.error(`\nworker bench failed: ${(err as Error).stack ?? err}`);
+  }
+}
+
+if (rows.length > 0 || workerRows.length > 0) {
+  if (rows.length > 0) console.log(`\n${formatTable(rows)}\n`);
+  const checks = virgilJwtTargets(rows, { ours: OURS_VIRGIL_JWT_ID, baseline: BASELINE_ID, ceiling: CEILING_ID });
+  if (checks.length > 0) console.log(`${formatTargets('targets for GET /v1/virgil-jwt (ours; ratios are the median of per-round ratios):', checks)}\n`);
+  if (workerRows.length > 0) console.log(`${formatWorkerBench(workerRows)}\n`);
+  const resultsDir = fileURLToPath(new URL('./results/', import.meta.url));
+  await mkdir(resultsDir, { recursive: true });
+  const file = path.join(resultsDir, `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  await writeFile(file, JSON.stringify({ rounds, roundSeconds, connections, userCount, cores: cpus().length, node: process.version, rows, targets: checks, worker: workerRows }, null, 2));
+  console.log(`results: ${path.relative(process.cwd(), file)}`);
+}
+console.log(`bench finished in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+process.exit(failed ? 1 : 0);
