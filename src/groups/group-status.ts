@@ -4,6 +4,7 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/database.js';
 import type { GroupError, GroupStatus } from '../db/schema.js';
+import { desiredMembersOf } from './membership-repository.js';
 
 export interface GroupStatusView {
   guid: string;
@@ -26,9 +27,7 @@ export async function getGroupStatus(db: Db, tenantId: string, guid: string): Pr
     pending_registration: string[]; last_error: GroupError | null; updated_at: Date; members: string[];
   }>`
     SELECT g.guid, g.identity, g.status, g.deleted, g.virgil_members, g.pending_registration, g.last_error, g.updated_at,
-           COALESCE((SELECT array_agg(m.uid ORDER BY m.uid) FROM group_members m
-                      WHERE m.tenant_id = g.tenant_id AND m.guid = g.guid
-                        AND m.is_member AND m.changed_at >= g.lifecycle_at), '{}') AS members
+           ${desiredMembersOf('g')} AS members
       FROM groups g
      WHERE g.tenant_id = ${tenantId} AND g.guid = ${guid}`.execute(db);
   const row = rows[0];
@@ -37,7 +36,7 @@ export async function getGroupStatus(db: Db, tenantId: string, guid: string): Pr
     guid: row.guid,
     identity: row.identity,
     status: row.status,
-    desiredMembers: row.deleted ? [] : row.members,
+    desiredMembers: row.deleted ? [] : [...row.members].sort(),
     virgilMembers: [...row.virgil_members].sort(),
     pendingRegistration: [...row.pending_registration].sort(),
     lastError: row.last_error ? { code: row.last_error.code, message: row.last_error.message } : null,

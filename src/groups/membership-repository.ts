@@ -136,6 +136,19 @@ export async function recordGroupEvent(
 }
 
 /**
+ * SQL for the uids a group (the `groups` row aliased `alias`) desires: member decisions that say
+ * "member" and belong to the current incarnation (made at or after the lifecycle time), as in
+ * `countsAsMember` of desired-state.ts. Compared in SQL to keep microsecond precision. Unordered:
+ * callers sort in JavaScript, so the order never depends on the database collation.
+ */
+export function desiredMembersOf(alias: string) {
+  const g = sql.ref(alias);
+  return sql<string[]>`COALESCE((SELECT array_agg(m.uid) FROM group_members m
+     WHERE m.tenant_id = ${g}.tenant_id AND m.guid = ${g}.guid
+       AND m.is_member AND m.changed_at >= ${g}.lifecycle_at), '{}')`;
+}
+
+/**
  * The desired state of one group, as the reconciler should make it on Virgil; null when no event
  * ever decided anything about the group. A deleted group has no desired members; member decisions
  * from before the latest create (an earlier incarnation of a re-created group) do not count
@@ -144,9 +157,7 @@ export async function recordGroupEvent(
 export async function loadDesiredGroup(db: Db, tenantId: string, guid: string): Promise<DesiredGroup | null> {
   const { rows } = await sql<{ guid: string; identity: string; owner_uid: string | null; deleted: boolean; desired_version: string; members: string[] }>`
     SELECT g.guid, g.identity, g.owner_uid, g.deleted, g.desired_version,
-           COALESCE((SELECT array_agg(m.uid) FROM group_members m
-                      WHERE m.tenant_id = g.tenant_id AND m.guid = g.guid
-                        AND m.is_member AND m.changed_at >= g.lifecycle_at), '{}') AS members
+           ${desiredMembersOf('g')} AS members
       FROM groups g
      WHERE g.tenant_id = ${tenantId} AND g.guid = ${guid}`.execute(db);
   const row = rows[0];

@@ -9,6 +9,7 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/database.js';
 import type { GroupError, GroupStatus } from '../db/schema.js';
+import { desiredMembersOf } from '../groups/membership-repository.js';
 
 export interface DesiredGroup {
   tenantId: string;
@@ -31,15 +32,13 @@ export interface DesiredGroup {
  * when it says "member" and belongs to the current incarnation (made at or after the lifecycle
  * time). The comparison runs in SQL to keep microsecond precision.
  */
-export async function loadDesiredGroup(db: Db, tenantId: string, guid: string): Promise<DesiredGroup | null> {
+export async function loadGroupForReconcile(db: Db, tenantId: string, guid: string): Promise<DesiredGroup | null> {
   const { rows } = await sql<{
     identity: string; deleted: boolean; desired_version: string; status: GroupStatus;
     virgil_members: string[]; pending_registration: string[]; attempts: number; members: string[];
   }>`
     SELECT g.identity, g.deleted, g.desired_version, g.status, g.virgil_members, g.pending_registration, g.attempts,
-           COALESCE((SELECT array_agg(m.uid ORDER BY m.uid) FROM group_members m
-                      WHERE m.tenant_id = g.tenant_id AND m.guid = g.guid
-                        AND m.is_member AND m.changed_at >= g.lifecycle_at), '{}') AS members
+           ${desiredMembersOf('g')} AS members
       FROM groups g
      WHERE g.tenant_id = ${tenantId} AND g.guid = ${guid}`.execute(db);
   const row = rows[0];
@@ -48,7 +47,7 @@ export async function loadDesiredGroup(db: Db, tenantId: string, guid: string): 
     tenantId, guid,
     identity: row.identity,
     deleted: row.deleted,
-    members: row.members,
+    members: row.deleted ? [] : [...row.members].sort(),
     desiredVersion: String(row.desired_version),
     status: row.status,
     virgilMembers: row.virgil_members,

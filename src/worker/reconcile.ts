@@ -23,7 +23,7 @@ import type { Db } from '../db/database.js';
 import type { GroupStatus } from '../db/schema.js';
 import type { TenantRuntime } from '../tenants/types.js';
 import { withGroupLock } from './group-lock.js';
-import { loadDesiredGroup, recordOutcome, type DesiredGroup, type GroupOutcome } from './group-state.js';
+import { loadGroupForReconcile, recordOutcome, type DesiredGroup, type GroupOutcome } from './group-state.js';
 import type { ServiceIdentities, ServiceIdentity } from './service-identity.js';
 import { addMembers, createOrLoadOwnGroup, findCards, loadOwnGroup, removeMembers, revokeAccess } from './virgil-group.js';
 
@@ -59,7 +59,7 @@ export async function reconcileGroup(
   deps: ReconcileDeps, tenant: TenantRuntime, guid: string, progress: RunProgress = { version: null },
 ): Promise<ReconcileResult> {
   const result = await withGroupLock(deps.pool, tenant.appId, guid, deps.runTimeoutMs, async (assertHeld): Promise<ReconcileResult> => {
-    const desired = await loadDesiredGroup(deps.db, tenant.appId, guid);
+    const desired = await loadGroupForReconcile(deps.db, tenant.appId, guid);
     if (!desired) return { kind: 'missing' };
     progress.version = desired.desiredVersion;
     const outcome = await deps.identities.use(tenant.appId, (svc) => applyToVirgil(svc, tenant, desired, deps.hooks));
