@@ -7,6 +7,7 @@ import type { AppContext } from '../app/context.js';
 import { registerErrorHandling } from './errors.js';
 import securityHeaders from './plugins/security-headers.js';
 import cors from './plugins/cors.js';
+import { lazyChildLoggerFactory } from './request-logger.js';
 import extensionRoutes from './routes/extension/index.js';
 import webhookRoutes from './routes/webhooks/index.js';
 import adminRoutes from './routes/admin/index.js';
@@ -28,6 +29,8 @@ function baseFastify(ctx: AppContext): FastifyInstance {
     return503OnClosing: true,
     // Per-request lines only at debug/trace: at info they would double the hot path's cost.
     logController: new LogController({ disableRequestLogging: ctx.config.logLevel !== 'debug' && ctx.config.logLevel !== 'trace' }),
+    // So a request that logs nothing does not pay for a pino child (see request-logger.ts).
+    childLoggerFactory: lazyChildLoggerFactory,
   });
 }
 

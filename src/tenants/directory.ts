@@ -73,9 +73,19 @@ export class TenantDirectory {
     }, 1_000);
   }
 
-  async get(appId: string): Promise<TenantRuntime | null> {
+  /**
+   * The cached answer for `appId` without waiting: the tenant, null for an id known not to exist,
+   * or undefined when only get() can tell (not cached, or expired). Lets the request path skip a
+   * promise and a microtask turn on the cache hits that make up nearly all of its lookups.
+   */
+  peek(appId: string): TenantRuntime | null | undefined {
     const hit = this.#cache.get(appId);
-    if (hit && hit.expiresAt > Date.now()) return hit.value;
+    return hit !== undefined && hit.expiresAt > Date.now() ? hit.value : undefined;
+  }
+
+  async get(appId: string): Promise<TenantRuntime | null> {
+    const hit = this.peek(appId);
+    if (hit !== undefined) return hit;
     const pending = this.#inflight.get(appId);
     if (pending) return pending;
     const load = this.#load(appId).finally(() => this.#inflight.delete(appId));

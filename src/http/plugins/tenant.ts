@@ -6,7 +6,7 @@
  * disabled → 403 TENANT_DISABLED. Lookups go through the tenant directory's cache, which also
  * remembers unknown ids briefly, so a flood of made-up ids does not reach the database.
  */
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import fp from 'fastify-plugin';
 import type { AppContext } from '../../app/context.js';
 import { AppIdParam } from '../../tenants/schemas.js';
@@ -30,23 +30,32 @@ const tenantNotFound = () => new ApiError(404, 'TENANT_NOT_FOUND', 'No app is re
 const tenantDisabled = () => new ApiError(403, 'TENANT_DISABLED', 'This app is disabled');
 const lookupFailed = () => new ApiError(503, 'TENANT_LOOKUP_FAILED', 'The app could not be looked up; try again shortly');
 
+/** Accepts an active tenant, or answers why the request cannot go on. */
+function admit(request: FastifyRequest, tenant: TenantRuntime | null, done: HookHandlerDoneFunction) {
+  if (tenant === null) return done(tenantNotFound());
+  if (tenant.status !== 'active') return done(tenantDisabled());
+  request.tenant = tenant;
+  done();
+}
+
 const tenantPlugin: FastifyPluginAsync<{ ctx: AppContext }> = async (app, { ctx }) => {
   app.decorateRequest('tenant', null);
+  const { tenants } = ctx;
 
-  app.addHook('onRequest', async function resolveTenant(request: FastifyRequest, _reply: FastifyReply) {
+  // A callback hook that answers from the directory's cache synchronously: an async hook would cost
+  // a promise and a microtask turn on every request, although the database is only read on a miss.
+  app.addHook('onRequest', function resolveTenant(request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) {
     const appId = request.headers.appid;
-    if (appId === undefined || appId === '') throw appIdMissing();
-    if (typeof appId !== 'string' || appId.length > APP_ID_MAX_LENGTH || !APP_ID_PATTERN.test(appId)) throw appIdInvalid();
-    let tenant: TenantRuntime | null;
-    try {
-      tenant = await ctx.tenants.get(appId);
-    } catch (err) {
+    const cached = typeof appId === 'string' ? tenants.peek(appId) : undefined;
+    // A registered tenant's id passed the same rule at onboarding: a hit needs no pattern check.
+    if (cached) return admit(request, cached, done);
+    if (appId === undefined || appId === '') return done(appIdMissing());
+    if (typeof appId !== 'string' || appId.length > APP_ID_MAX_LENGTH || !APP_ID_PATTERN.test(appId)) return done(appIdInvalid());
+    if (cached === null) return done(tenantNotFound());
+    tenants.get(appId).then((tenant) => admit(request, tenant, done), (err: unknown) => {
       request.log.error({ tenant: appId, err: (err as Error).message }, 'tenant lookup failed');
-      throw lookupFailed();
-    }
-    if (tenant === null) throw tenantNotFound();
-    if (tenant.status !== 'active') throw tenantDisabled();
-    request.tenant = tenant;
+      done(lookupFailed());
+    });
   });
 };
 

@@ -11,15 +11,17 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 const virgilJwtRoute: FastifyPluginAsync<{ ctx: AppContext }> = async (app, { ctx }) => {
   const { reconcile, log } = ctx;
 
-  // The hottest route: the body is built here and serialized with JSON.stringify (four strings of
-  // our own making), which is cheaper than a schema serializer's per-character escaping checks.
+  // The hottest route, so the body is written as text: the token is base64url segments joined by
+  // dots, the identity is hex and the expiry an ISO date, none of which JSON escapes, so quoting is
+  // all they need. JSON.stringify of the same object would scan the ~600-character token for
+  // characters to escape on every request (about twice the cost), a schema serializer more still.
   app.get('/virgil-jwt', function virgilJwt(request: FastifyRequest, reply: FastifyReply) {
     const tenant = request.tenant!;
     const uid = request.callerUid!;
     const identity = tenant.userIdentity(uid);
     const { token, expiresAt } = tenant.jwtSigner.sign(identity);
-    const body = { data: { virgilToken: token, identity, expiresAt: expiresAt.toISOString(), groupOwnerIdentity: tenant.serviceIdentity } };
-    reply.type(JSON_TYPE).send(JSON.stringify(body));
+    reply.type(JSON_TYPE).send(`{"data":{"virgilToken":"${token}","identity":"${identity}","expiresAt":"${expiresAt.toISOString()}",`
+      + `"groupOwnerIdentity":${JSON.stringify(tenant.serviceIdentity)}}}`);
     try {
       reconcile.userActive(tenant.appId, uid);
     } catch (err) {
