@@ -32,7 +32,8 @@ class LazyRequestLogger {
   #log(level: Level, args: Parameters<LogFn>): void {
     // The parent's level decides: the child is built with the same level and would drop the line too.
     if (this.#child === null && !this.#parent.isLevelEnabled(level)) return;
-    (this.#logger()[level] as (...a: unknown[]) => void)(...args);
+    const logger = this.#logger() as unknown as Record<Level, (...a: unknown[]) => void>;
+    logger[level](...args);
   }
 
   get level(): string {

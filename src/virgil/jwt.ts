@@ -6,7 +6,7 @@
  * Ed25519 is deterministic, so the output is byte-identical to virgil-crypto's signer and accepted by
  * virgil-sdk's `JwtVerifier`, while being ~3x faster than the WASM implementation on the hot path.
  */
-import { createHash, sign, verify, type KeyObject } from 'node:crypto';
+import { createHash, hash, sign, verify, type KeyObject } from 'node:crypto';
 
 /** DER prefix of `SEQUENCE { SEQUENCE { OID sha512, NULL }, OCTET STRING(64) }`. */
 const SIGNATURE_PREFIX = Buffer.from('3051300d060960864801650304020305000440', 'hex');
@@ -23,10 +23,17 @@ function b64url(data: Buffer | string): string {
   return Buffer.from(data).toString('base64url');
 }
 
+/**
+ * SHA-512 with the one-shot crypto.hash where Node has it (20.12+): it skips building a Hash object,
+ * a measurable share of a token's cost besides the signature itself.
+ */
+const sha512: (data: Buffer | string) => Buffer = typeof hash === 'function'
+  ? (data) => hash('sha512', data, 'buffer')
+  : (data) => createHash('sha512').update(data).digest();
+
 /** Signs data the Virgil way: Ed25519 over SHA-512(data), DER-wrapped. */
 export function virgilSign(data: Buffer | string, privateKey: KeyObject): Buffer {
-  const digest = createHash('sha512').update(data).digest();
-  return Buffer.concat([SIGNATURE_PREFIX, sign(null, digest, privateKey)]);
+  return Buffer.concat([SIGNATURE_PREFIX, sign(null, sha512(data), privateKey)]);
 }
 
 /** Verifies a Virgil (VEDS512) signature made over `data`. Never throws on malformed input. */
@@ -34,8 +41,7 @@ export function virgilVerify(data: Buffer | string, signature: Buffer, publicKey
   if (signature.length !== VIRGIL_SIGNATURE_LENGTH) return false;
   if (!signature.subarray(0, SIGNATURE_PREFIX.length).equals(SIGNATURE_PREFIX)) return false;
   try {
-    const digest = createHash('sha512').update(data).digest();
-    return verify(null, digest, publicKey, signature.subarray(SIGNATURE_PREFIX.length));
+    return verify(null, sha512(data), publicKey, signature.subarray(SIGNATURE_PREFIX.length));
   } catch {
     return false;
   }
@@ -61,14 +67,15 @@ export class VirgilJwtSigner {
   readonly ttlSeconds: number;
   readonly #key: KeyObject;
   readonly #headerB64: string;
-  readonly #issuer: string;
+  /** The issuer as a JSON string literal, quoted once. */
+  readonly #issuerJson: string;
 
   constructor(opts: VirgilJwtSignerOptions) {
     this.appId = opts.appId;
     this.appKeyId = opts.appKeyId;
     this.ttlSeconds = opts.ttlSeconds;
     this.#key = opts.appKey;
-    this.#issuer = `virgil-${opts.appId}`;
+    this.#issuerJson = JSON.stringify(`virgil-${opts.appId}`);
     // Key order matches virgil-sdk's JwtGenerator (alg, kid, typ, cty).
     this.#headerB64 = b64url(JSON.stringify({ alg: VIRGIL_JWT_ALG, kid: opts.appKeyId, typ: VIRGIL_JWT_TYP, cty: VIRGIL_JWT_CTY }));
   }
@@ -76,10 +83,11 @@ export class VirgilJwtSigner {
   sign(identity: string, nowMs: number = Date.now()): SignedVirgilJwt {
     const iat = Math.floor(nowMs / 1000);
     const exp = Math.floor((nowMs + this.ttlSeconds * 1000) / 1000);
-    const body: VirgilJwtBody = { iss: this.#issuer, sub: `identity-${identity}`, iat, exp };
-    const unsigned = `${this.#headerB64}.${b64url(JSON.stringify(body))}`;
-    const signature = virgilSign(unsigned, this.#key);
-    return { token: `${unsigned}.${b64url(signature)}`, expiresAt: new Date(exp * 1000) };
+    // The bytes of JSON.stringify({ iss, sub, iat, exp }) (virgil-sdk's key order), without building
+    // the object: only the two strings need quoting.
+    const body = `{"iss":${this.#issuerJson},"sub":${JSON.stringify(`identity-${identity}`)},"iat":${iat},"exp":${exp}}`;
+    const unsigned = `${this.#headerB64}.${b64url(body)}`;
+    return { token: `${unsigned}.${virgilSign(unsigned, this.#key).toString('base64url')}`, expiresAt: new Date(exp * 1000) };
   }
 }
 
