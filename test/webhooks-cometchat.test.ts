@@ -12,6 +12,7 @@ import {
   basicAuthHeader, cometchatPayload, expectedGroup, randomHistory, seededRandom, shuffledWithDuplicates,
   type CometChatPayloadOptions, type ExpectedGroup, type ModelEvent,
 } from './helpers/webhooks.js';
+import { webhookRowCounts } from './helpers/webhooks.js';
 
 const recorder = new RecordingRequester();
 const h = await startTestApp(t, { reconcile: recorder });
@@ -43,12 +44,7 @@ const desired = (guid: string) => loadDesiredGroup(db, tenant.appId, guid);
 const occurredAt = async (eventId: string) =>
   (await db.selectFrom('webhook_events').select('occurred_at').where('event_key', '=', eventId).executeTakeFirstOrThrow()).occurred_at.getTime();
 
-async function rowCounts() {
-  const { rows } = await sql<{ events: string; groups: string; members: string; outbox: string }>`
-    SELECT (SELECT count(*) FROM webhook_events) AS events, (SELECT count(*) FROM groups) AS groups,
-           (SELECT count(*) FROM group_members) AS members, (SELECT count(*) FROM reconcile_outbox) AS outbox`.execute(db);
-  return { ...rows[0], requests: recorder.requests.length };
-}
+const rowCounts = () => webhookRowCounts(db, recorder);
 
 t.test('every group trigger changes the desired state; other triggers are ignored', async (t) => {
   const guid = 'cc-types';

@@ -14,6 +14,7 @@ import {
   expectedGroup, generateSigningSecret, randomHistory, seededRandom, shuffledWithDuplicates,
   signStandardWebhook, standardDelivery, standardEvent, type ExpectedGroup, type ModelEvent,
 } from './helpers/webhooks.js';
+import { webhookRowCounts } from './helpers/webhooks.js';
 
 const recorder = new RecordingRequester();
 const h = await startTestApp(t, { reconcile: recorder });
@@ -37,12 +38,7 @@ async function send(type: string, guid: string, second: number, extra: { owner?:
 
 const desired = (guid: string) => loadDesiredGroup(db, tenant.appId, guid);
 
-async function rowCounts() {
-  const { rows } = await sql<{ events: string; groups: string; members: string; outbox: string }>`
-    SELECT (SELECT count(*) FROM webhook_events) AS events, (SELECT count(*) FROM groups) AS groups,
-           (SELECT count(*) FROM group_members) AS members, (SELECT count(*) FROM reconcile_outbox) AS outbox`.execute(db);
-  return { ...rows[0], requests: recorder.requests.length };
-}
+const rowCounts = () => webhookRowCounts(db, recorder);
 
 t.test('every event type changes the desired state as specified', async (t) => {
   const guid = 'g-types';

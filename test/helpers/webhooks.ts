@@ -2,6 +2,8 @@
  * Building webhook deliveries as the platforms send them: Standard Webhooks signatures for the
  * neutral format, CometChat envelopes with realistic `data` shapes, HTTP Basic headers.
  */
+import { sql, type Kysely } from 'kysely';
+import type { Database } from '../../src/db/schema.js';
 import { createHmac, randomBytes } from 'node:crypto';
 
 /** A fresh Standard Webhooks secret (`whsec_` + base64 of 32 random bytes). */
@@ -225,4 +227,12 @@ export function shuffledWithDuplicates<T>(rng: () => number, items: T[], duplica
     [out[i], out[j]] = [out[j], out[i]];
   }
   return out;
+}
+
+/** Rows the webhook intake writes, plus reconcile requests: "nothing changed" is equality of two of these. */
+export async function webhookRowCounts(db: Kysely<Database>, recorder: { requests: unknown[] }) {
+  const { rows } = await sql<{ events: string; groups: string; members: string; outbox: string }>`
+    SELECT (SELECT count(*) FROM webhook_events) AS events, (SELECT count(*) FROM groups) AS groups,
+           (SELECT count(*) FROM group_members) AS members, (SELECT count(*) FROM reconcile_outbox) AS outbox`.execute(db);
+  return { ...rows[0], requests: recorder.requests.length };
 }
