@@ -4,6 +4,7 @@
  * codes here so that bad input is always a 4xx and never leaks internals.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { exposeToPage } from './plugins/cors.js';
 
 export class ApiError extends Error {
   constructor(
@@ -53,7 +54,10 @@ function validationDetails(err: FastifyError) {
 
 export function errorHandler(err: FastifyError | ApiError, request: FastifyRequest, reply: FastifyReply) {
   if (err instanceof ApiError) {
-    if (err.headers) reply.headers(err.headers);
+    if (err.headers) {
+      reply.headers(err.headers);
+      exposeToPage(reply, err.headers);
+    }
     return reply.code(err.statusCode).send(errorBody(err.code, err.message, err.details));
   }
   if ((err as FastifyError).validation) {

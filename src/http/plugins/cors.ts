@@ -7,9 +7,12 @@
  * Allowed request headers are the ones CometChat SDKs send; preflights are cached for 10 minutes;
  * `Retry-After` and `WWW-Authenticate` are readable by the page.
  *
- * With the default `*`, the headers of actual requests are constant, so they are set from a
- * precomputed list, and @fastify/cors runs in an encapsulated scope whose only route is its
+ * With the default `*`, the headers of actual requests are constant, so `Access-Control-Allow-Origin`
+ * is set from a constant, and @fastify/cors runs in an encapsulated scope whose only route is its
  * `OPTIONS *` preflight handler: the hot path does not pay for its per-request option merging.
+ * `Access-Control-Expose-Headers` is then sent only by the answers that carry one of those headers
+ * (see exposeToPage, used by the error handler): browsers read it per response, so on the others
+ * it would be bytes without effect.
  */
 import cors, { type FastifyCorsOptions } from '@fastify/cors';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
@@ -27,10 +30,19 @@ export interface CorsOptions {
 
 const EXPOSED = CORS_EXPOSED_HEADERS.join(', ');
 
-function addAnyOriginHeaders(_request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
+function addAnyOriginHeader(_request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
   reply.header('access-control-allow-origin', '*');
-  reply.header('access-control-expose-headers', EXPOSED);
   done();
+}
+
+/**
+ * Lets the page read the headers of `headers` that are meant for it (Retry-After, WWW-Authenticate)
+ * on this answer. With a restricted origin list, @fastify/cors has already exposed them all.
+ */
+export function exposeToPage(reply: FastifyReply, headers: Readonly<Record<string, string>>): void {
+  if (reply.hasHeader('access-control-expose-headers')) return;
+  const names = CORS_EXPOSED_HEADERS.filter((name) => Object.hasOwn(headers, name));
+  if (names.length > 0) reply.header('access-control-expose-headers', names.join(', '));
 }
 
 const corsPlugin: FastifyPluginAsync<CorsOptions> = async (app, opts) => {
@@ -51,7 +63,7 @@ const corsPlugin: FastifyPluginAsync<CorsOptions> = async (app, opts) => {
     await app.register(cors, options);
     return;
   }
-  app.addHook('onRequest', addAnyOriginHeaders);
+  app.addHook('onRequest', addAnyOriginHeader);
   await app.register(async (preflightScope) => {
     await preflightScope.register(cors, options);
   });
