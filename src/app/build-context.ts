@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import { Keyring } from '../crypto/envelope.js';
 import { createDatabase, type Db } from '../db/database.js';
+import { NotificationListener } from '../db/notification-listener.js';
 import type { ReconcileRequester } from '../groups/reconcile-requester.js';
 import { TenantDirectory } from '../tenants/directory.js';
 import { TenantService } from '../tenants/service.js';
@@ -23,22 +24,32 @@ export async function createAppContext(
     log: Logger;
     databaseUrl: string;
     virgilApiUrl: string;
-    /** The requester, or a factory given the database (a queue-backed one reuses the pool). */
-    reconcile: ReconcileRequester | ((db: Db) => ReconcileRequester);
+    /**
+     * The requester, or a factory given the database and the process's notification listener (a
+     * queue-backed one reuses the pool and keeps its view of pending registrations fresh with it).
+     */
+    reconcile: ReconcileRequester | ((db: Db, notifications: NotificationListener) => ReconcileRequester);
     poolName?: string;
   },
 ): Promise<OwnedAppContext> {
   const { db, pool, close: closeDb } = createDatabase(opts.databaseUrl, { max: config.databasePoolSize, applicationName: opts.poolName });
   const keyring = new Keyring(config.masterKeys);
   const virgil = new VirgilCardPublisher(opts.virgilApiUrl);
-  const tenants = new TenantDirectory(db, keyring, { ttlSeconds: config.tenantCacheTtlSeconds, databaseUrl: opts.databaseUrl, log: opts.log });
-  await tenants.start();
+  const notifications = new NotificationListener({ databaseUrl: opts.databaseUrl, log: opts.log });
+  const tenants = new TenantDirectory(db, keyring, { ttlSeconds: config.tenantCacheTtlSeconds, notifications });
   const tenantService = new TenantService(db, keyring, virgil, opts.log);
-  const reconcile = typeof opts.reconcile === 'function' ? opts.reconcile(db) : opts.reconcile;
+  const reconcile = typeof opts.reconcile === 'function' ? opts.reconcile(db, notifications) : opts.reconcile;
+  // After every subscriber is in place: they all LISTEN on the first connection.
+  try {
+    await notifications.start();
+  } catch (err) {
+    await closeDb();
+    throw err;
+  }
   return {
-    config, db, pool, keyring, log: opts.log, tenants, tenantService, virgil, reconcile,
+    config, db, pool, keyring, log: opts.log, tenants, tenantService, virgil, reconcile, notifications,
     async close() {
-      await tenants.close();
+      await notifications.close();
       await closeDb();
     },
   };

@@ -7,6 +7,7 @@ import type pg from 'pg';
 import type { Config } from '../config/config.js';
 import type { Keyring } from '../crypto/envelope.js';
 import type { Db } from '../db/database.js';
+import type { NotificationListener } from '../db/notification-listener.js';
 import type { TenantDirectory } from '../tenants/directory.js';
 import type { TenantService } from '../tenants/service.js';
 import type { VirgilCardPublisher } from '../virgil/card-publisher.js';
@@ -26,4 +27,6 @@ export interface AppContext {
   virgil: VirgilCardPublisher;
   /** Asks the worker to reconcile a group; safe to call after the desired state has committed. */
   reconcile: ReconcileRequester;
+  /** This process's LISTEN connection: caches that other processes invalidate subscribe here. */
+  notifications: NotificationListener;
 }

@@ -2,14 +2,13 @@
  * The request path's view of tenants: decoded TenantRuntime objects cached in process.
  *
  * Invalidation reaches every replica: writers send `NOTIFY tenant_changed, '<appId>'` inside their
- * transaction (delivered on commit), and each process LISTENs on a dedicated connection. The TTL is a
- * safety net for notifications missed while that connection was down (it is re-established, and the
- * whole cache is dropped on reconnect).
+ * transaction (delivered on commit), and each process LISTENs (db/notification-listener.ts). The
+ * TTL is a safety net for notifications missed while that connection was down (it is re-established,
+ * and the whole cache is dropped on reconnect).
  */
-import pg from 'pg';
-import type { Logger } from 'pino';
 import type { Keyring } from '../crypto/envelope.js';
 import type { Db } from '../db/database.js';
+import type { NotificationListener } from '../db/notification-listener.js';
 import { buildTenantRuntime } from './runtime.js';
 import type { TenantRuntime } from './types.js';
 
@@ -25,52 +24,13 @@ export class TenantDirectory {
   readonly #inflight = new Map<string, Promise<TenantRuntime | null>>();
   /** Bumped by invalidate(): a load that started before the change must not fill the cache. */
   #generation = 0;
-  #listener: pg.Client | null = null;
-  #closed = false;
-  #reconnectTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly db: Db,
     private readonly keyring: Keyring,
-    private readonly opts: { ttlSeconds: number; databaseUrl?: string; log?: Logger },
-  ) {}
-
-  /** Starts listening for changes made by any process. Without it, only the TTL expires entries. */
-  async start(): Promise<void> {
-    if (!this.opts.databaseUrl) return;
-    await this.#connectListener();
-  }
-
-  async #connectListener(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.opts.databaseUrl, application_name: 'e2ee-extension-listener' });
-    client.on('notification', (msg) => {
-      if (msg.channel === TENANT_CHANGED_CHANNEL && msg.payload) this.invalidate(msg.payload);
-    });
-    client.on('error', (err) => {
-      this.opts.log?.warn({ err: err.message }, 'tenant change listener lost its connection; reconnecting');
-      this.#scheduleReconnect(client);
-    });
-    client.on('end', () => this.#scheduleReconnect(client));
-    await client.connect();
-    await client.query(`LISTEN ${TENANT_CHANGED_CHANNEL}`);
-    this.#listener = client;
-    // Anything may have changed while we were not listening.
-    this.#generation++;
-    this.#cache.clear();
-  }
-
-  #scheduleReconnect(client: pg.Client) {
-    if (this.#closed || this.#listener !== client || this.#reconnectTimer) return;
-    this.#listener = null;
-    client.end().catch(() => {});
-    this.#reconnectTimer = setTimeout(() => {
-      this.#reconnectTimer = null;
-      this.#connectListener().catch((err) => {
-        this.opts.log?.warn({ err: (err as Error).message }, 'tenant change listener reconnect failed');
-        this.#listener = client; // let the next attempt be scheduled
-        this.#scheduleReconnect(client);
-      });
-    }, 1_000);
+    private readonly opts: { ttlSeconds: number; notifications?: NotificationListener },
+  ) {
+    opts.notifications?.subscribe(TENANT_CHANGED_CHANNEL, (appId) => this.invalidate(appId), () => this.invalidateAll());
   }
 
   /**
@@ -109,11 +69,9 @@ export class TenantDirectory {
     this.#cache.delete(appId);
   }
 
-  async close(): Promise<void> {
-    this.#closed = true;
-    if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
-    const client = this.#listener;
-    this.#listener = null;
-    await client?.end().catch(() => {});
+  invalidateAll(): void {
+    this.#generation++;
+    this.#inflight.clear();
+    this.#cache.clear();
   }
 }
