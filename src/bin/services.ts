@@ -25,7 +25,7 @@ export async function openContext(config: Config, log: Logger, urls: { databaseU
     log,
     ...urls,
     poolName,
-    reconcile: (db) => new ReconcileQueue({ redisUrl: config.redisUrl, databaseUrl: urls.databaseUrl, log, db }),
+    reconcile: (db, notifications) => new ReconcileQueue({ redisUrl: config.redisUrl, databaseUrl: urls.databaseUrl, log, db, notifications }),
   });
 }
 

@@ -4,9 +4,11 @@
  * - `request()` adds a deduplicated reconcile job: at most one waiting and one running job per
  *   group, and a request made while the group's job runs becomes one follow-up run, so no change
  *   is lost and no two runs of a group overlap.
- * - `userActive()` is called on every Virgil JWT issued. Uids are batched in memory and flushed
- *   every ~250 ms with ONE query per tenant for groups where one of them awaits registration;
- *   those groups get delayed nudges (the user usually registers right after fetching a token).
+ * - `userActive()` is called on every Virgil JWT issued. It first asks the in-memory view of
+ *   pending registrations (pending-registrations.ts): a uid no group awaits costs nothing more.
+ *   Others (and all of them while the view is unknown) are batched and flushed every ~250 ms with
+ *   ONE query per tenant for the groups where one of them awaits registration; those groups get
+ *   delayed nudges (the user usually registers right after fetching a token).
  *
  * Neither ever fails its caller: the webhook intake writes a reconcile_outbox row in the same
  * transaction as the desired state, and the outbox sweeper enqueues whatever could not be enqueued
@@ -15,8 +17,10 @@
 import type { Logger } from 'pino';
 import { sql } from 'kysely';
 import { createDatabase, type DatabaseHandle, type Db } from '../db/database.js';
+import type { NotificationListener } from '../db/notification-listener.js';
 import { QueueConnection, type GroupQueue } from '../queue/connection.js';
 import { RECONCILE_JOB, WAKE_JOB, reconcileJobOptions, wakeJobOptions, type WakeReason } from '../queue/jobs.js';
+import { PendingRegistrations, type PendingRegistrationsOptions } from './pending-registrations.js';
 import type { ReconcileRequester } from './reconcile-requester.js';
 
 export interface ReconcileQueueOptions {
@@ -33,6 +37,12 @@ export interface ReconcileQueueOptions {
    * application context that owns the database).
    */
   db?: Db;
+  /**
+   * The process's notification listener: with it (and a database), userActive() skips the uids no
+   * group awaits without asking the database. Without it, every uid is looked up.
+   */
+  notifications?: NotificationListener;
+  pendingRegistrations?: PendingRegistrationsOptions;
   /** How long userActive() batches uids before querying. */
   userActiveFlushMs?: number;
   /** Delays of the nudges sent to a group after one of its pending members fetched a token. */
@@ -51,6 +61,8 @@ export class ReconcileQueue implements ReconcileRequester {
   #queue: Promise<GroupQueue> | null = null;
   readonly #log: Logger;
   #db: Db | null;
+  #pending: PendingRegistrations | null = null;
+  readonly #pendingOptions: PendingRegistrationsOptions;
   readonly #ownDb: DatabaseHandle | null;
   readonly #flushMs: number;
   readonly #userDelays: number[];
@@ -71,6 +83,8 @@ export class ReconcileQueue implements ReconcileRequester {
     this.#userDelays = opts.userActiveDelaysMs ?? [1_000, 5_000, 20_000];
     this.#timeoutMs = opts.enqueueTimeoutMs ?? 1_000;
     this.#attempts = opts.attempts;
+    this.#pendingOptions = { log: opts.log, ...opts.pendingRegistrations };
+    if (this.#db && opts.notifications) this.#pending = new PendingRegistrations(this.#db, opts.notifications, this.#pendingOptions);
   }
 
   /** The producer, created on first use (the PostgreSQL backend migrates its schema first). */
@@ -86,9 +100,10 @@ export class ReconcileQueue implements ReconcileRequester {
     return this.#queue;
   }
 
-  /** Attaches the database used by userActive() when none was given at construction. */
-  useDatabase(db: Db): void {
+  /** Attaches the database (and listener) used by userActive() when none was given at construction. */
+  useDatabase(db: Db, notifications?: NotificationListener): void {
     this.#db ??= db;
+    if (!this.#pending && notifications) this.#pending = new PendingRegistrations(this.#db, notifications, this.#pendingOptions);
   }
 
   /** Best effort: logs and resolves when the queue is unavailable (the outbox has the request). */
@@ -114,7 +129,7 @@ export class ReconcileQueue implements ReconcileRequester {
   }
 
   userActive(tenantId: string, uid: string): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#pending?.awaits(tenantId, uid) === false) return;
     let uids = this.#batch.get(tenantId);
     if (!uids) this.#batch.set(tenantId, (uids = new Set()));
     if (uids.size < MAX_BATCHED_UIDS_PER_TENANT) uids.add(uid);
@@ -160,6 +175,7 @@ export class ReconcileQueue implements ReconcileRequester {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#pending?.close();
     if (this.#timer) {
       clearTimeout(this.#timer);
       this.#timer = null;

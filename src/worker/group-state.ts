@@ -10,6 +10,7 @@ import { sql } from 'kysely';
 import type { Db } from '../db/database.js';
 import type { GroupError, GroupStatus } from '../db/schema.js';
 import { desiredMembersOf } from '../groups/membership-repository.js';
+import { PENDING_REGISTRATION_CHANNEL } from '../groups/pending-registrations.js';
 
 export interface DesiredGroup {
   tenantId: string;
@@ -64,6 +65,8 @@ export interface GroupOutcome {
   lastError: GroupError | null;
   /** Consecutive runs that did not reach `synced` (drives the pending re-check backoff). */
   attempts: number;
+  /** Some pending member was not pending before: API processes are told (pending-registrations.ts). */
+  newlyPending?: boolean;
 }
 
 /**
@@ -90,6 +93,8 @@ export async function recordOutcome(db: Db, tenantId: string, guid: string, vers
       .where('tenant_id', '=', tenantId).where('guid', '=', guid).where('desired_version', '=', version)
       .executeTakeFirst();
     if (Number(updated.numUpdatedRows) === 0) return false;
+    // Delivered on commit, so an API process that reloads on it sees these members.
+    if (outcome.newlyPending) await sql`SELECT pg_notify(${PENDING_REGISTRATION_CHANNEL}, ${tenantId})`.execute(trx);
     await trx.deleteFrom('reconcile_outbox').where('tenant_id', '=', tenantId).where('guid', '=', guid).execute();
     return true;
   });

@@ -134,6 +134,7 @@ async function applyToVirgil(svc: ServiceIdentity, tenant: TenantRuntime, desire
       : null,
     // Consecutive runs with members still pending drive the re-check backoff; a new pending set restarts it.
     attempts: status === 'pending' ? (samePending ? desired.attempts + 1 : 1) : 0,
+    newlyPending: pending.some((uid) => !desired.pendingRegistration.includes(uid)),
   };
 }
 

@@ -69,7 +69,7 @@ export async function startWorkerStack(t: Teardown, opts: WorkerStackOptions = {
     // The app context was built with a recording requester; the worker and tests use this queue.
     (h.ctx as { reconcile: unknown }).reconcile = queue;
   }
-  queue.useDatabase(h.ctx.db);
+  queue.useDatabase(h.ctx.db, h.ctx.notifications);
 
   let worker = await startWorker(h.ctx, { ...FAST_WORKER, ...opts.worker, queue });
   const stack: WorkerStack = {
