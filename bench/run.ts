@@ -5,11 +5,14 @@
  * Every scenario is prepared and warmed up first; then the measured time is split into rounds and
  * the scenarios take turns (a different one first in each round), so a noisy neighbour or a CPU
  * frequency change during the run affects all of them alike; each figure is the median round.
+ * The rounds are spread over several processes of every server (BENCH_PROCESSES): two processes of
+ * identical code differ by several percent on these machines (memory layout, which core they land
+ * on), and one process per server would let that lottery decide a ratio.
  * Prints a table and the targets of GET /v1/virgil-jwt (PASS/FAIL). It is a report: the exit code
  * is 0 even when a target is missed, and non-zero only when the run itself failed.
  *
- * Settings: BENCH_DURATION_SECONDS (measured seconds per scenario, default 8), BENCH_ROUNDS (8),
- * BENCH_WARMUP_SECONDS (2), BENCH_CONNECTIONS (50), BENCH_USERS (20000), BENCH_ONLY (scenario ids),
+ * Settings: BENCH_DURATION_SECONDS (measured seconds per scenario, default 9), BENCH_ROUNDS (9),
+ * BENCH_PROCESSES (3; each server is restarted and warmed up again between them), BENCH_WARMUP_SECONDS (2), BENCH_CONNECTIONS (50), BENCH_USERS (20000), BENCH_ONLY (scenario ids),
  * BENCH_CPU_PROF (a folder: each server writes a V8 CPU profile there when it stops).
  *
  * Then the group worker: webhook-to-synced latency for BENCH_WORKER_GROUPS groups changed in
@@ -40,8 +43,9 @@ function intSetting(name: string, fallback: number, min: number, max: number): n
   return n;
 }
 
-const durationSeconds = intSetting('BENCH_DURATION_SECONDS', 8, 1, 60);
-const rounds = intSetting('BENCH_ROUNDS', 8, 1, durationSeconds);
+const durationSeconds = intSetting('BENCH_DURATION_SECONDS', 9, 1, 60);
+const rounds = intSetting('BENCH_ROUNDS', 9, 1, durationSeconds);
+const processes = intSetting('BENCH_PROCESSES', Math.min(3, rounds), 1, rounds);
 const warmupSeconds = intSetting('BENCH_WARMUP_SECONDS', 2, 0, 30);
 const connections = intSetting('BENCH_CONNECTIONS', 50, 1, 1000);
 const userCount = intSetting('BENCH_USERS', 20_000, 1, 200_000);
@@ -67,7 +71,7 @@ const rows: ScenarioRow[] = [];
 let failed = false;
 try {
   if (selected.length > 0) console.log(`bench: ${selected.length} scenarios × ${rounds} rounds of ${roundSeconds} s (after ${warmupSeconds} s warm-up), `
-    + `${connections} connections, ${userCount} distinct callers, ${cpus().length} cores, Node ${process.version}`);
+    + `${connections} connections, ${userCount} distinct callers, ${processes} processes of each server, ${cpus().length} cores, Node ${process.version}`);
   const callers = makeCallerTokens(userCount);
   const callersFile = path.join(workDir, 'callers.json');
   await writeFile(callersFile, JSON.stringify({ tokens: callers.tokens, uids: callers.uids }));
@@ -83,22 +87,34 @@ try {
     ctx.service = service.fixture;
     console.log('ready');
   }
-  for (const scenario of selected) {
-    process.stdout.write(`preparing ${scenario.name}... `);
-    const run = await scenario.prepare(ctx);
-    prepared.push({ scenario, run, rounds: [] });
-    if (warmupSeconds > 0) await run.measure(warmupSeconds);
-    console.log('warm');
-  }
-  for (let round = 0; round < rounds && prepared.length > 0; round++) {
-    process.stdout.write(`round ${round + 1}/${rounds}:`);
-    for (let i = 0; i < prepared.length; i++) {
-      const p = prepared[(i + round) % prepared.length];
-      const result = await p.run.measure(roundSeconds);
-      p.rounds.push(result);
-      process.stdout.write(` ${p.scenario.id} ${result.requestsPerSecond.toFixed(0)}/s`);
+  let round = 0;
+  for (let generation = 0; generation < processes; generation++) {
+    if (generation > 0) {
+      process.stdout.write(`restarting every server (process ${generation + 1}/${processes})... `);
+      for (const p of prepared) await p.run.stop();
+      await service?.restartApi();
+      console.log('done');
     }
-    process.stdout.write('\n');
+    for (const [i, scenario] of selected.entries()) {
+      if (generation === 0) process.stdout.write(`preparing ${scenario.name}... `);
+      const run = await scenario.prepare(ctx);
+      if (generation === 0) prepared.push({ scenario, run, rounds: [] });
+      else prepared[i].run = run;
+      if (warmupSeconds > 0) await run.measure(warmupSeconds);
+      if (generation === 0) console.log('warm');
+    }
+    // An even share of the rounds for each process.
+    const until = Math.round((rounds * (generation + 1)) / processes);
+    for (; round < until && prepared.length > 0; round++) {
+      process.stdout.write(`round ${round + 1}/${rounds}:`);
+      for (let i = 0; i < prepared.length; i++) {
+        const p = prepared[(i + round) % prepared.length];
+        const result = await p.run.measure(roundSeconds);
+        p.rounds.push(result);
+        process.stdout.write(` ${p.scenario.id} ${result.requestsPerSecond.toFixed(0)}/s`);
+      }
+      process.stdout.write('\n');
+    }
   }
   for (const p of prepared) rows.push({ id: p.scenario.id, name: p.scenario.name, result: mergeRounds(p.rounds), rounds: p.rounds, note: p.run.note });
 } catch (err) {
@@ -128,7 +144,7 @@ if (rows.length > 0 || workerRows.length > 0) {
   const resultsDir = fileURLToPath(new URL('./results/', import.meta.url));
   await mkdir(resultsDir, { recursive: true });
   const file = path.join(resultsDir, `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  await writeFile(file, JSON.stringify({ rounds, roundSeconds, connections, userCount, cores: cpus().length, node: process.version, rows, targets: checks, worker: workerRows }, null, 2));
+  await writeFile(file, JSON.stringify({ rounds, roundSeconds, processes, connections, userCount, cores: cpus().length, node: process.version, rows, targets: checks, worker: workerRows }, null, 2));
   console.log(`results: ${path.relative(process.cwd(), file)}`);
 }
 console.log(`bench finished in ${((Date.now() - started) / 1000).toFixed(1)} s`);

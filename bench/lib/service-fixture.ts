@@ -3,7 +3,8 @@
  * emulator in this process (it only serves onboarding, never the measured requests); the real
  * production API entry point (src/bin/api.ts: migrations, queue-backed group requests on
  * PostgreSQL, LOG_LEVEL=warn) in a child process; and one tenant onboarded through the admin API
- * with the benchmark's caller secret (HS256).
+ * with the benchmark's caller secret (HS256). `restartApi()` replaces the API process (same port,
+ * same database and tenant) so that a run can spread its rounds over several processes.
  */
 import { randomBytes } from 'node:crypto';
 import { startEmulator } from '../../src/emulator/index.js';
@@ -11,7 +12,12 @@ import { freePort, startTestPostgres } from '../../test/helpers/servers.js';
 import { startChildServer } from './child-server.js';
 import type { ServiceFixture } from './types.js';
 
-export interface RunningService { fixture: ServiceFixture; stop(): Promise<void> }
+export interface RunningService {
+  fixture: ServiceFixture;
+  /** Stops the API process and starts a fresh one on the same port, database and tenant. */
+  restartApi(): Promise<void>;
+  stop(): Promise<void>;
+}
 
 export const BENCH_APP_ID = 'bench-app';
 
@@ -29,7 +35,7 @@ export async function startService(callerSecret: string): Promise<RunningService
 
     const adminToken = randomBytes(24).toString('base64url');
     const port = await freePort();
-    const server = await startChildServer('api', new URL('../../src/bin/api.ts', import.meta.url), {
+    const env = {
       NODE_ENV: 'production',
       HOST: '127.0.0.1',
       PORT: String(port),
@@ -38,7 +44,9 @@ export async function startService(callerSecret: string): Promise<RunningService
       ADMIN_TOKENS: adminToken,
       MASTER_KEYS: `bench:${randomBytes(32).toString('base64')}`,
       LOG_LEVEL: 'warn',
-    }, { health: { port, path: '/health' } });
+    };
+    const startApi = () => startChildServer('api', new URL('../../src/bin/api.ts', import.meta.url), env, { health: { port, path: '/health' } });
+    let server = await startApi();
     stops.push(() => server.stop());
 
     const res = await fetch(`${server.url}/admin/v1/tenants`, {
@@ -48,8 +56,14 @@ export async function startService(callerSecret: string): Promise<RunningService
     });
     if (res.status !== 201) throw new Error(`onboarding the benchmark tenant failed: ${res.status} ${await res.text()}`);
 
+    const fixture: ServiceFixture = { url: server.url, appId: BENCH_APP_ID, adminToken, databaseUrl: pg.url, emulatorUrl: emulator.url, virgil, pid: server.pid };
     return {
-      fixture: { url: server.url, appId: BENCH_APP_ID, adminToken, databaseUrl: pg.url, emulatorUrl: emulator.url, virgil, pid: server.pid },
+      fixture,
+      async restartApi() {
+        await server.stop();
+        server = await startApi();
+        fixture.pid = server.pid;
+      },
       stop,
     };
   } catch (err) {
