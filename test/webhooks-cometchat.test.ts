@@ -5,14 +5,13 @@
  */
 import t from 'tap';
 import { sql } from 'kysely';
-import { loadDesiredGroup } from '../src/groups/membership-repository.js';
 import { startTestApp } from './helpers/app.js';
 import { RecordingRequester } from './helpers/recording-requester.js';
 import {
   basicAuthHeader, cometchatPayload, expectedGroup, randomHistory, seededRandom, shuffledWithDuplicates,
   type CometChatPayloadOptions, type ExpectedGroup, type ModelEvent,
 } from './helpers/webhooks.js';
-import { webhookRowCounts } from './helpers/webhooks.js';
+import { desiredGroup, webhookRowCounts } from './helpers/webhooks.js';
 
 const recorder = new RecordingRequester();
 const h = await startTestApp(t, { reconcile: recorder });
@@ -40,7 +39,7 @@ async function trigger(name: string, opts: CometChatPayloadOptions) {
   return res.json().data as { status: string; eventId?: string; trigger?: string };
 }
 
-const desired = (guid: string) => loadDesiredGroup(db, tenant.appId, guid);
+const desired = (guid: string) => desiredGroup(db, tenant.appId, guid);
 const occurredAt = async (eventId: string) =>
   (await db.selectFrom('webhook_events').select('occurred_at').where('event_key', '=', eventId).executeTakeFirstOrThrow()).occurred_at.getTime();
 

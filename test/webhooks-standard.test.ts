@@ -6,7 +6,6 @@ import t, { type Test } from 'tap';
 import { sql } from 'kysely';
 import type { ReconcileRequester } from '../src/groups/reconcile-requester.js';
 import { applyDecisions, decidesAnything, decisionsOf, desiredMembers, NEVER, type GroupRegisters, type MemberDecision } from '../src/groups/desired-state.js';
-import { loadDesiredGroup } from '../src/groups/membership-repository.js';
 import type { GroupEventType } from '../src/webhooks/group-event.js';
 import { startTestApp } from './helpers/app.js';
 import { RecordingRequester } from './helpers/recording-requester.js';
@@ -14,7 +13,7 @@ import {
   expectedGroup, generateSigningSecret, randomHistory, seededRandom, shuffledWithDuplicates,
   signStandardWebhook, standardDelivery, standardEvent, type ExpectedGroup, type ModelEvent,
 } from './helpers/webhooks.js';
-import { webhookRowCounts } from './helpers/webhooks.js';
+import { desiredGroup, webhookRowCounts } from './helpers/webhooks.js';
 
 const recorder = new RecordingRequester();
 const h = await startTestApp(t, { reconcile: recorder });
@@ -36,7 +35,7 @@ async function send(type: string, guid: string, second: number, extra: { owner?:
   return res.json().data as { status: string; eventId: string };
 }
 
-const desired = (guid: string) => loadDesiredGroup(db, tenant.appId, guid);
+const desired = (guid: string) => desiredGroup(db, tenant.appId, guid);
 
 const rowCounts = () => webhookRowCounts(db, recorder);
 

@@ -22,16 +22,6 @@ export interface RecordResult {
   desiredChanged: boolean;
 }
 
-export interface DesiredGroup {
-  guid: string;
-  identity: string;
-  ownerUid: string | null;
-  deleted: boolean;
-  /** uids that should be participants of the Virgil group, sorted. */
-  members: string[];
-  desiredVersion: number;
-}
-
 /**
  * Stores the event (deduplicated on tenant, source and key) and applies it to the desired state.
  * `groupIdentity` is the tenant's derivation of the Virgil group id.
@@ -146,29 +136,4 @@ export function desiredMembersOf(alias: string) {
   return sql<string[]>`COALESCE((SELECT array_agg(m.uid) FROM group_members m
      WHERE m.tenant_id = ${g}.tenant_id AND m.guid = ${g}.guid
        AND m.is_member AND m.changed_at >= ${g}.lifecycle_at), '{}')`;
-}
-
-/**
- * The desired state of one group, as the reconciler should make it on Virgil; null when no event
- * ever decided anything about the group. A deleted group has no desired members; member decisions
- * from before the latest create (an earlier incarnation of a re-created group) do not count
- * (`countsAsMember` in desired-state.ts, evaluated in SQL). One statement: one snapshot.
- */
-export async function loadDesiredGroup(db: Db, tenantId: string, guid: string): Promise<DesiredGroup | null> {
-  const { rows } = await sql<{ guid: string; identity: string; owner_uid: string | null; deleted: boolean; desired_version: string; members: string[] }>`
-    SELECT g.guid, g.identity, g.owner_uid, g.deleted, g.desired_version,
-           ${desiredMembersOf('g')} AS members
-      FROM groups g
-     WHERE g.tenant_id = ${tenantId} AND g.guid = ${guid}`.execute(db);
-  const row = rows[0];
-  if (!row) return null;
-  return {
-    guid: row.guid,
-    identity: row.identity,
-    ownerUid: row.owner_uid,
-    deleted: row.deleted,
-    // Sorted here (UTF-16 code units), not by the database collation, so the order is the same everywhere.
-    members: row.deleted ? [] : [...row.members].sort(),
-    desiredVersion: Number(row.desired_version),
-  };
 }

@@ -17,6 +17,8 @@ export interface DesiredGroup {
   guid: string;
   /** The Virgil group id (E3Kit groupId). */
   identity: string;
+  /** The platform's owner (kept as a participant). */
+  ownerUid: string | null;
   deleted: boolean;
   /** Sorted uids that should be participants (besides the service identity). */
   members: string[];
@@ -35,10 +37,10 @@ export interface DesiredGroup {
  */
 export async function loadGroupForReconcile(db: Db, tenantId: string, guid: string): Promise<DesiredGroup | null> {
   const { rows } = await sql<{
-    identity: string; deleted: boolean; desired_version: string; status: GroupStatus;
+    identity: string; owner_uid: string | null; deleted: boolean; desired_version: string; status: GroupStatus;
     virgil_members: string[]; pending_registration: string[]; attempts: number; members: string[];
   }>`
-    SELECT g.identity, g.deleted, g.desired_version, g.status, g.virgil_members, g.pending_registration, g.attempts,
+    SELECT g.identity, g.owner_uid, g.deleted, g.desired_version, g.status, g.virgil_members, g.pending_registration, g.attempts,
            ${desiredMembersOf('g')} AS members
       FROM groups g
      WHERE g.tenant_id = ${tenantId} AND g.guid = ${guid}`.execute(db);
@@ -47,6 +49,7 @@ export async function loadGroupForReconcile(db: Db, tenantId: string, guid: stri
   return {
     tenantId, guid,
     identity: row.identity,
+    ownerUid: row.owner_uid,
     deleted: row.deleted,
     members: row.deleted ? [] : [...row.members].sort(),
     desiredVersion: String(row.desired_version),
