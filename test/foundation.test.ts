@@ -1,14 +1,18 @@
 /**
  * Configuration, secrets at rest, identities and migrations: the pieces everything else stands on.
  */
-import { randomBytes } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, randomBytes, verify } from 'node:crypto';
 import t from 'tap';
 import { ConfigError, loadConfig, parseMasterKeys } from '../src/config/config.js';
+import { createEd25519Signer, ed25519Engine } from '../src/crypto/ed25519.js';
 import { Keyring, SecretDecryptionError } from '../src/crypto/envelope.js';
 import { groupIdentity, serviceIdentity, userIdentity } from '../src/crypto/identity.js';
 import { migrate } from '../src/db/migrator.js';
 import { rewrapSecrets } from '../src/tenants/rewrap.js';
+import { VirgilJwtSigner } from '../src/virgil/jwt.js';
+import { exportPrivateKeyBase64 } from '../src/virgil/keys.js';
 import { createTestDatabase } from './helpers/db.js';
+import { virgilTokenChecker } from './helpers/extension-client.js';
 
 const key = () => randomBytes(32).toString('base64');
 const baseEnv = { ADMIN_TOKENS: 'a'.repeat(24), MASTER_KEYS: `k1:${key()}` };
@@ -71,6 +75,32 @@ t.test('identities are deterministic, separated and file-name safe', async (t) =
   t.not(userIdentity(randomBytes(32), 'alice@example.com'), u, 'tenants are separate');
   t.not(serviceIdentity(secret), u);
   t.notMatch(u, /alice/);
+});
+
+t.test('Ed25519: libsodium signs byte for byte as node:crypto, and Virgil accepts its tokens', async (t) => {
+  t.equal(ed25519Engine.name, 'libsodium', 'the prebuilt sodium-native addon loads on this platform');
+  t.equal(ed25519Engine.unavailableReason, null);
+  for (const length of [0, 64, 1000]) {
+    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    const message = randomBytes(length);
+    const fast = createEd25519Signer(privateKey, 'libsodium');
+    const reference = createEd25519Signer(privateKey, 'node:crypto');
+    t.equal(fast.engine, 'libsodium');
+    const signature = fast.sign(message);
+    t.same(signature, reference.sign(message), `identical signatures (${length}-byte message)`);
+    t.ok(verify(null, message, publicKey, signature), 'node:crypto verifies it');
+    t.notOk(verify(null, Buffer.concat([message, Buffer.from([0])]), publicKey, signature), 'and not for another message');
+  }
+  t.throws(() => createEd25519Signer(createPublicKey(generateKeyPairSync('ed25519').privateKey)), TypeError, 'a public key is refused');
+  t.throws(() => createEd25519Signer(generateKeyPairSync('x25519').privateKey), TypeError, 'an X25519 key is refused');
+
+  const appKey = generateKeyPairSync('ed25519').privateKey;
+  const options = { appId: randomBytes(16).toString('hex'), appKeyId: randomBytes(16).toString('hex'), appKey, ttlSeconds: 600 };
+  const now = Date.now();
+  const token = new VirgilJwtSigner(options).sign('abc123', now).token;
+  t.equal(token, new VirgilJwtSigner({ ...options, engine: 'node:crypto' }).sign('abc123', now).token, 'the same Virgil JWT from either engine');
+  const check = await virgilTokenChecker(exportPrivateKeyBase64(appKey), options.appKeyId);
+  t.ok(check(token).valid, "virgil-sdk's JwtVerifier accepts it");
 });
 
 t.test('migrations apply once, concurrently, and refuse edited history', async (t) => {
