@@ -31,7 +31,7 @@ import { virgilJwtTargets } from './lib/targets.js';
 import type { BenchContext, PreparedScenario, Scenario, ScenarioRow } from './lib/types.js';
 import { scenarios } from './scenarios/index.js';
 import { BASELINE_ID } from './scenarios/baseline-virgil-jwt.js';
-import { CEILING_ID } from './scenarios/ceiling-virgil-jwt.js';
+import { CEILING_ID, CEILING_SAME_SIGNER_ID } from './scenarios/ceiling-virgil-jwt.js';
 import { OURS_VIRGIL_JWT_ID } from './scenarios/ours-virgil-jwt.js';
 import { formatWorkerBench, runWorkerBench, type WorkerBenchRow } from './worker-latency.js';
 
@@ -138,7 +138,7 @@ if (runWorker && !failed) {
 
 if (rows.length > 0 || workerRows.length > 0) {
   if (rows.length > 0) console.log(`\n${formatTable(rows)}\n`);
-  const checks = virgilJwtTargets(rows, { ours: OURS_VIRGIL_JWT_ID, baseline: BASELINE_ID, ceiling: CEILING_ID });
+  const checks = virgilJwtTargets(rows, { ours: OURS_VIRGIL_JWT_ID, baseline: BASELINE_ID, ceiling: CEILING_ID, ceilingSameSigner: CEILING_SAME_SIGNER_ID });
   if (checks.length > 0) console.log(`${formatTargets('targets for GET /v1/virgil-jwt (ours; ratios are the median of per-round ratios):', checks)}\n`);
   if (workerRows.length > 0) console.log(`${formatWorkerBench(workerRows)}\n`);
   const resultsDir = fileURLToPath(new URL('./results/', import.meta.url));

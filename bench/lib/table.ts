@@ -4,7 +4,8 @@
  */
 import type { ScenarioRow } from './types.js';
 
-export interface TargetCheck { name: string; value: string; target: string; pass: boolean }
+/** `pass: null` marks a figure shown for information, with no target. */
+export interface TargetCheck { name: string; value: string; target: string; pass: boolean | null }
 
 const pad = (s: string, n: number) => (s.length >= n ? s : s + ' '.repeat(n - s.length));
 const lpad = (s: string, n: number) => (s.length >= n ? s : ' '.repeat(n - s.length) + s);
@@ -40,5 +41,5 @@ export function formatTargets(title: string, checks: TargetCheck[]): string {
   const w0 = Math.max(...checks.map((c) => c.name.length));
   const w1 = Math.max(...checks.map((c) => c.value.length));
   const w2 = Math.max(...checks.map((c) => c.target.length));
-  return [title, ...checks.map((c) => `  ${pad(c.name, w0)}  ${lpad(c.value, w1)}  ${pad(c.target, w2)}  ${c.pass ? 'PASS' : 'FAIL'}`)].join('\n');
+  return [title, ...checks.map((c) => `  ${pad(c.name, w0)}  ${lpad(c.value, w1)}  ${pad(c.target, w2)}  ${c.pass === null ? 'info' : c.pass ? 'PASS' : 'FAIL'}`)].join('\n');
 }

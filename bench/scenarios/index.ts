@@ -5,8 +5,8 @@
  */
 import type { Scenario } from '../lib/types.js';
 import { baselineVirgilJwt } from './baseline-virgil-jwt.js';
-import { ceilingVirgilJwt } from './ceiling-virgil-jwt.js';
+import { ceilingSameSignerVirgilJwt, ceilingVirgilJwt } from './ceiling-virgil-jwt.js';
 import { oursGetIdentities } from './ours-get-identities.js';
 import { oursVirgilJwt } from './ours-virgil-jwt.js';
 
-export const scenarios: Scenario[] = [ceilingVirgilJwt, baselineVirgilJwt, oursVirgilJwt, oursGetIdentities];
+export const scenarios: Scenario[] = [ceilingVirgilJwt, ceilingSameSignerVirgilJwt, baselineVirgilJwt, oursVirgilJwt, oursGetIdentities];

@@ -1,13 +1,16 @@
 /**
  * The ceiling: what one core can do for GET /v1/virgil-jwt with nothing but node:http and
  * node:crypto. It checks the same HS256 caller token (HMAC compare and exp check), derives the same
- * identity, signs the Virgil JWT with the same node:crypto signer, and answers the same JSON — no
- * framework, routing, tenant lookup, schemas, headers policy or rate limits.
+ * identity, signs the Virgil JWT with node:crypto (or, with CEILING_ED25519_ENGINE=libsodium, with
+ * the libsodium signer ours uses), and answers the same JSON — no framework, routing, tenant lookup,
+ * schemas, headers policy or rate limits.
  *
- * Env: CALLER_SECRET, VIRGIL_APP_ID, VIRGIL_APP_KEY_ID, VIRGIL_APP_KEY (base64 PKCS#8 Ed25519).
+ * Env: CALLER_SECRET, VIRGIL_APP_ID, VIRGIL_APP_KEY_ID, VIRGIL_APP_KEY (base64 PKCS#8 Ed25519),
+ * CEILING_ED25519_ENGINE (node:crypto by default).
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
+import type { Ed25519EngineName } from '../../src/crypto/ed25519.js';
 import { userIdentity } from '../../src/crypto/identity.js';
 import { importEd25519PrivateKey } from '../../src/virgil/keys.js';
 import { VirgilJwtSigner } from '../../src/virgil/jwt.js';
@@ -22,7 +25,9 @@ function env(name: string): string {
 const callerSecret = env('CALLER_SECRET');
 const appKey = importEd25519PrivateKey(env('VIRGIL_APP_KEY'));
 if (!appKey) reportStartFailure(new Error('VIRGIL_APP_KEY does not import'));
-const signer = new VirgilJwtSigner({ appId: env('VIRGIL_APP_ID'), appKeyId: env('VIRGIL_APP_KEY_ID'), appKey, ttlSeconds: 1200 });
+// node:crypto, as the ceiling is defined; CEILING_ED25519_ENGINE=libsodium gives the variant with our signer.
+const engine: Ed25519EngineName = process.env.CEILING_ED25519_ENGINE === 'libsodium' ? 'libsodium' : 'node:crypto';
+const signer = new VirgilJwtSigner({ appId: env('VIRGIL_APP_ID'), appKeyId: env('VIRGIL_APP_KEY_ID'), appKey, ttlSeconds: 1200, engine });
 const identitySecret = randomBytes(32);
 const serviceIdentity = randomBytes(16).toString('hex');
 
