@@ -1,6 +1,7 @@
 /**
  * Configuration, secrets at rest, identities and migrations: the pieces everything else stands on.
  */
+import { execFileSync } from 'node:child_process';
 import { createPublicKey, generateKeyPairSync, randomBytes, verify } from 'node:crypto';
 import t from 'tap';
 import { ConfigError, loadConfig, parseMasterKeys } from '../src/config/config.js';
@@ -101,6 +102,32 @@ t.test('Ed25519: libsodium signs byte for byte as node:crypto, and Virgil accept
   t.equal(token, new VirgilJwtSigner({ ...options, engine: 'node:crypto' }).sign('abc123', now).token, 'the same Virgil JWT from either engine');
   const check = await virgilTokenChecker(exportPrivateKeyBase64(appKey), options.appKeyId);
   t.ok(check(token).valid, "virgil-sdk's JwtVerifier accepts it");
+
+});
+
+t.test('Ed25519: where the addon cannot load, node:crypto signs the same tokens', async (t) => {
+  // As on a platform without a prebuilt binary: resolving sodium-native fails in the child process.
+  const blockAddon = `import M from 'node:module';
+    const resolve = M._resolveFilename;
+    M._resolveFilename = function (request, ...rest) {
+      if (request === 'sodium-native') throw new Error('no prebuilt addon');
+      return resolve.call(this, request, ...rest);
+    };`;
+  const probe = `import { createPrivateKey } from 'node:crypto';
+    import { ed25519Engine } from './src/crypto/ed25519.ts';
+    import { VirgilJwtSigner } from './src/virgil/jwt.ts';
+    const { appKey, now, ...options } = JSON.parse(process.env.PROBE);
+    const key = createPrivateKey({ key: Buffer.from(appKey, 'base64'), format: 'der', type: 'pkcs8' });
+    console.log(JSON.stringify({ ...ed25519Engine, token: new VirgilJwtSigner({ ...options, appKey: key }).sign('abc123', now).token }));`;
+  const appKey = generateKeyPairSync('ed25519').privateKey;
+  const options = { appId: randomBytes(16).toString('hex'), appKeyId: randomBytes(16).toString('hex'), ttlSeconds: 600 };
+  const now = Date.now();
+  const out = JSON.parse(execFileSync(process.execPath, [
+    '--import', `data:text/javascript,${encodeURIComponent(blockAddon)}`, '--import', 'tsx', '--input-type=module', '-e', probe,
+  ], { encoding: 'utf8', env: { ...process.env, PROBE: JSON.stringify({ ...options, now, appKey: exportPrivateKeyBase64(appKey) }) } }));
+  t.equal(out.name, 'node:crypto', 'falls back to node:crypto');
+  t.match(out.unavailableReason, /no prebuilt addon/, 'and says why');
+  t.equal(out.token, new VirgilJwtSigner({ ...options, appKey, engine: 'libsodium' }).sign('abc123', now).token, 'the token libsodium signs');
 });
 
 t.test('migrations apply once, concurrently, and refuse edited history', async (t) => {
