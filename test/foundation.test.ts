@@ -102,7 +102,6 @@ t.test('Ed25519: libsodium signs byte for byte as node:crypto, and Virgil accept
   t.equal(token, new VirgilJwtSigner({ ...options, engine: 'node:crypto' }).sign('abc123', now).token, 'the same Virgil JWT from either engine');
   const check = await virgilTokenChecker(exportPrivateKeyBase64(appKey), options.appKeyId);
   t.ok(check(token).valid, "virgil-sdk's JwtVerifier accepts it");
-
 });
 
 t.test('Ed25519: where the addon cannot load, node:crypto signs the same tokens', async (t) => {
