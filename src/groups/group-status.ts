@@ -4,7 +4,7 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/database.js';
 import type { GroupError, GroupStatus } from '../db/schema.js';
-import { desiredMembersOf } from './membership-repository.js';
+import { readGroupSnapshot } from './membership-repository.js';
 
 export interface GroupStatusView {
   guid: string;
@@ -17,30 +17,18 @@ export interface GroupStatusView {
   updatedAt: string;
 }
 
-/**
- * Desired members follow src/groups/desired-state.ts (`countsAsMember`): member decisions of the
- * current incarnation. A deleted group desires nobody.
- */
 export async function getGroupStatus(db: Db, tenantId: string, guid: string): Promise<GroupStatusView | null> {
-  const { rows } = await sql<{
-    guid: string; identity: string; status: GroupStatus; deleted: boolean; virgil_members: string[];
-    pending_registration: string[]; last_error: GroupError | null; updated_at: Date; members: string[];
-  }>`
-    SELECT g.guid, g.identity, g.status, g.deleted, g.virgil_members, g.pending_registration, g.last_error, g.updated_at,
-           ${desiredMembersOf('g')} AS members
-      FROM groups g
-     WHERE g.tenant_id = ${tenantId} AND g.guid = ${guid}`.execute(db);
-  const row = rows[0];
-  if (!row) return null;
+  const group = await readGroupSnapshot(db, tenantId, guid);
+  if (!group) return null;
   return {
-    guid: row.guid,
-    identity: row.identity,
-    status: row.status,
-    desiredMembers: row.deleted ? [] : [...row.members].sort(),
-    virgilMembers: [...row.virgil_members].sort(),
-    pendingRegistration: [...row.pending_registration].sort(),
-    lastError: row.last_error ? { code: row.last_error.code, message: row.last_error.message } : null,
-    updatedAt: row.updated_at.toISOString(),
+    guid,
+    identity: group.identity,
+    status: group.status,
+    desiredMembers: group.desiredMembers,
+    virgilMembers: [...group.virgilMembers].sort(),
+    pendingRegistration: [...group.pendingRegistration].sort(),
+    lastError: group.lastError ? { code: group.lastError.code, message: group.lastError.message } : null,
+    updatedAt: group.updatedAt.toISOString(),
   };
 }
 

@@ -9,6 +9,7 @@
  */
 import { sql } from 'kysely';
 import type { Db } from '../db/database.js';
+import type { GroupError, GroupStatus } from '../db/schema.js';
 import type { GroupEvent } from '../webhooks/group-event.js';
 import {
   applyDecisions, decidesAnything, decisionsOf, NEVER,
@@ -125,15 +126,55 @@ export async function recordGroupEvent(
   });
 }
 
-/**
- * SQL for the uids a group (the `groups` row aliased `alias`) desires: member decisions that say
- * "member" and belong to the current incarnation (made at or after the lifecycle time), as in
- * `countsAsMember` of desired-state.ts. Compared in SQL to keep microsecond precision. Unordered:
- * callers sort in JavaScript, so the order never depends on the database collation.
- */
-export function desiredMembersOf(alias: string) {
-  const g = sql.ref(alias);
-  return sql<string[]>`COALESCE((SELECT array_agg(m.uid) FROM group_members m
-     WHERE m.tenant_id = ${g}.tenant_id AND m.guid = ${g}.guid
-       AND m.is_member AND m.changed_at >= ${g}.lifecycle_at), '{}')`;
+/** One group as recorded: its row and the members it desires now, read in one statement. */
+export interface GroupSnapshot {
+  identity: string;
+  ownerUid: string | null;
+  deleted: boolean;
+  /**
+   * Sorted uids the group desires: member decisions that say "member" and belong to the current
+   * incarnation (made at or after the lifecycle time), as in `countsAsMember` of desired-state.ts;
+   * none once deleted. Compared in SQL to keep microsecond precision, sorted in JavaScript so the
+   * order never depends on the database collation.
+   */
+  desiredMembers: string[];
+  desiredVersion: string;
+  /** What the worker's last run recorded. */
+  status: GroupStatus;
+  virgilMembers: string[];
+  pendingRegistration: string[];
+  attempts: number;
+  lastError: GroupError | null;
+  updatedAt: Date;
+}
+
+/** The group's snapshot (the admin status view and the worker both read through it), or null. */
+export async function readGroupSnapshot(db: Db, tenantId: string, guid: string): Promise<GroupSnapshot | null> {
+  const { rows } = await sql<{
+    identity: string; owner_uid: string | null; deleted: boolean; desired_version: string; status: GroupStatus;
+    virgil_members: string[]; pending_registration: string[]; attempts: number; last_error: GroupError | null;
+    updated_at: Date; members: string[];
+  }>`
+    SELECT g.identity, g.owner_uid, g.deleted, g.desired_version, g.status, g.virgil_members, g.pending_registration,
+           g.attempts, g.last_error, g.updated_at,
+           COALESCE((SELECT array_agg(m.uid) FROM group_members m
+                      WHERE m.tenant_id = g.tenant_id AND m.guid = g.guid
+                        AND m.is_member AND m.changed_at >= g.lifecycle_at), '{}') AS members
+      FROM groups g
+     WHERE g.tenant_id = ${tenantId} AND g.guid = ${guid}`.execute(db);
+  const row = rows[0];
+  if (!row) return null;
+  return {
+    identity: row.identity,
+    ownerUid: row.owner_uid,
+    deleted: row.deleted,
+    desiredMembers: row.deleted ? [] : [...row.members].sort(),
+    desiredVersion: String(row.desired_version),
+    status: row.status,
+    virgilMembers: row.virgil_members,
+    pendingRegistration: row.pending_registration,
+    attempts: row.attempts,
+    lastError: row.last_error,
+    updatedAt: row.updated_at,
+  };
 }

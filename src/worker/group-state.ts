@@ -9,55 +9,18 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/database.js';
 import type { GroupError, GroupStatus } from '../db/schema.js';
-import { desiredMembersOf } from '../groups/membership-repository.js';
+import { readGroupSnapshot, type GroupSnapshot } from '../groups/membership-repository.js';
 import { PENDING_REGISTRATION_CHANNEL } from '../groups/pending-registrations.js';
 
-export interface DesiredGroup {
+/** A group as the worker reconciles it: where it lives, and what was read of it in one statement. */
+export interface DesiredGroup extends GroupSnapshot {
   tenantId: string;
   guid: string;
-  /** The Virgil group id (E3Kit groupId). */
-  identity: string;
-  /** The platform's owner (kept as a participant). */
-  ownerUid: string | null;
-  deleted: boolean;
-  /** Sorted uids that should be participants (besides the service identity). */
-  members: string[];
-  desiredVersion: string;
-  /** What the last run recorded. */
-  status: GroupStatus;
-  virgilMembers: string[];
-  pendingRegistration: string[];
-  attempts: number;
 }
 
-/**
- * Desired members follow src/groups/desired-state.ts (`countsAsMember`): a member decision counts
- * when it says "member" and belongs to the current incarnation (made at or after the lifecycle
- * time). The comparison runs in SQL to keep microsecond precision.
- */
 export async function loadGroupForReconcile(db: Db, tenantId: string, guid: string): Promise<DesiredGroup | null> {
-  const { rows } = await sql<{
-    identity: string; owner_uid: string | null; deleted: boolean; desired_version: string; status: GroupStatus;
-    virgil_members: string[]; pending_registration: string[]; attempts: number; members: string[];
-  }>`
-    SELECT g.identity, g.owner_uid, g.deleted, g.desired_version, g.status, g.virgil_members, g.pending_registration, g.attempts,
-           ${desiredMembersOf('g')} AS members
-      FROM groups g
-     WHERE g.tenant_id = ${tenantId} AND g.guid = ${guid}`.execute(db);
-  const row = rows[0];
-  if (!row) return null;
-  return {
-    tenantId, guid,
-    identity: row.identity,
-    ownerUid: row.owner_uid,
-    deleted: row.deleted,
-    members: row.deleted ? [] : [...row.members].sort(),
-    desiredVersion: String(row.desired_version),
-    status: row.status,
-    virgilMembers: row.virgil_members,
-    pendingRegistration: row.pending_registration,
-    attempts: row.attempts,
-  };
+  const snapshot = await readGroupSnapshot(db, tenantId, guid);
+  return snapshot && { tenantId, guid, ...snapshot };
 }
 
 export interface GroupOutcome {

@@ -82,9 +82,9 @@ async function applyToVirgil(svc: ServiceIdentity, tenant: TenantRuntime, desire
   }
 
   const uidByIdentity = new Map<string, string>();
-  for (const uid of [...desired.virgilMembers, ...desired.members]) uidByIdentity.set(tenant.userIdentity(uid), uid);
-  const desiredIdentities = new Set(desired.members.map((uid) => tenant.userIdentity(uid)));
-  const overCapacity = desired.members.length > MAX_GROUP_MEMBERS;
+  for (const uid of [...desired.virgilMembers, ...desired.desiredMembers]) uidByIdentity.set(tenant.userIdentity(uid), uid);
+  const desiredIdentities = new Set(desired.desiredMembers.map((uid) => tenant.userIdentity(uid)));
+  const overCapacity = desired.desiredMembers.length > MAX_GROUP_MEMBERS;
 
   let group = await loadOwnGroup(svc, groupId);
   const staleBefore = group ? staleIdentities(desired, tenant, group.participants, desiredIdentities) : [];
@@ -108,8 +108,8 @@ async function applyToVirgil(svc: ServiceIdentity, tenant: TenantRuntime, desire
     status = 'over_capacity';
   } else {
     const cards = await findCards(svc.eThree, [...desiredIdentities]);
-    pending = desired.members.filter((uid) => !cards.has(tenant.userIdentity(uid)));
-    const registeredCards = desired.members.map((uid) => cards.get(tenant.userIdentity(uid))).filter((c) => c !== undefined);
+    pending = desired.desiredMembers.filter((uid) => !cards.has(tenant.userIdentity(uid)));
+    const registeredCards = desired.desiredMembers.map((uid) => cards.get(tenant.userIdentity(uid))).filter((c) => c !== undefined);
     if (!group) {
       const made = await createOrLoadOwnGroup(svc, groupId, registeredCards);
       group = made.group;
@@ -130,7 +130,7 @@ async function applyToVirgil(svc: ServiceIdentity, tenant: TenantRuntime, desire
     virgilMembers,
     pendingRegistration: pending,
     lastError: overCapacity
-      ? { code: 'GROUP_OVER_CAPACITY', message: `The group has ${desired.members.length} members; an end-to-end encrypted group holds at most ${MAX_GROUP_MEMBERS} (100 participants including the service identity). Members were not added.` }
+      ? { code: 'GROUP_OVER_CAPACITY', message: `The group has ${desired.desiredMembers.length} members; an end-to-end encrypted group holds at most ${MAX_GROUP_MEMBERS} (100 participants including the service identity). Members were not added.` }
       : null,
     // Consecutive runs with members still pending drive the re-check backoff; a new pending set restarts it.
     attempts: status === 'pending' ? (samePending ? desired.attempts + 1 : 1) : 0,

@@ -11,7 +11,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 /** The desired state of a group as webhooks left it (what the worker reads), without the worker's own fields. */
 export async function desiredGroup(db: Kysely<Database>, tenantId: string, guid: string) {
   const g = await loadGroupForReconcile(db, tenantId, guid);
-  return g && { guid: g.guid, identity: g.identity, ownerUid: g.ownerUid, deleted: g.deleted, members: g.members, desiredVersion: Number(g.desiredVersion) };
+  return g && { guid: g.guid, identity: g.identity, ownerUid: g.ownerUid, deleted: g.deleted, members: g.desiredMembers, desiredVersion: Number(g.desiredVersion) };
 }
 
 export function generateSigningSecret(): string {
