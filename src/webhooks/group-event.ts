@@ -18,16 +18,8 @@ export const GROUP_EVENT_TYPES = [
 
 export type GroupEventType = (typeof GROUP_EVENT_TYPES)[number];
 
-/** Types whose `members` list must name at least one member. */
-export const MEMBER_EVENT_TYPES: ReadonlySet<GroupEventType> = new Set([
-  'group.member_added',
-  'group.member_joined',
-  'group.member_left',
-  'group.member_kicked',
-  'group.member_banned',
-  'group.member_unbanned',
-  'group.member_scope_changed',
-]);
+/** Types whose `members` list must name at least one member: the `group.member_*` ones. */
+export const MEMBER_EVENT_TYPES: ReadonlySet<GroupEventType> = new Set(GROUP_EVENT_TYPES.filter((type) => type.startsWith('group.member_')));
 
 export type WebhookSource = 'cometchat' | 'standard';
 
