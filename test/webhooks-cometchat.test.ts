@@ -8,10 +8,9 @@ import { sql } from 'kysely';
 import { startTestApp } from './helpers/app.js';
 import { RecordingRequester } from './helpers/recording-requester.js';
 import {
-  basicAuthHeader, cometchatPayload, expectedGroup, randomHistory, seededRandom, shuffledWithDuplicates,
-  type CometChatPayloadOptions, type ExpectedGroup, type ModelEvent,
+  basicAuthHeader, checkShuffledDeliveries, cometchatPayload, desiredGroup, randomHistory, seededRandom, shuffledWithDuplicates,
+  webhookRowCounts, type CometChatPayloadOptions, type ModelEvent,
 } from './helpers/webhooks.js';
-import { desiredGroup, webhookRowCounts } from './helpers/webhooks.js';
 
 const recorder = new RecordingRequester();
 const h = await startTestApp(t, { reconcile: recorder });
@@ -193,23 +192,8 @@ t.test('property: shuffled CometChat deliveries with duplicates converge', async
     });
   };
   const payloads = new Map(histories.flat().map((e) => [e, toPayload(e)]));
-  const deliveries = shuffledWithDuplicates(rng, histories.flat(), 0.25);
-  const failures: string[] = [];
-  let next = 0;
-  const started = Date.now();
-  await Promise.all(Array.from({ length: 16 }, async () => {
-    while (next < deliveries.length) {
-      const res = await post(payloads.get(deliveries[next++]));
-      if (res.statusCode !== 200) failures.push(`${res.statusCode} ${res.body}`);
-    }
-  }));
-  t.same(failures, [], `${deliveries.length} deliveries accepted in ${Date.now() - started} ms`);
-  let mismatches = 0;
-  for (const events of histories) {
-    const want = expectedGroup(events);
-    const got = await desired(events[0].guid);
-    const view: ExpectedGroup = got ? { exists: true, deleted: got.deleted, ownerUid: got.ownerUid, members: got.members } : { exists: false, deleted: false, ownerUid: null, members: [] };
-    if (JSON.stringify(view) !== JSON.stringify(want) && ++mismatches <= 3) t.same(view, want, `${events[0].guid} (seed ${seed}): ${JSON.stringify(events)}`);
-  }
-  t.equal(mismatches, 0, `${histories.length} groups converge to their time-ordered state`);
+  await checkShuffledDeliveries(t, {
+    histories, deliveries: shuffledWithDuplicates(rng, histories.flat(), 0.25), send: (e) => post(payloads.get(e)),
+    concurrency: 16, desired, seed,
+  });
 });

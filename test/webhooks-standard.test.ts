@@ -10,10 +10,9 @@ import type { GroupEventType } from '../src/webhooks/group-event.js';
 import { startTestApp } from './helpers/app.js';
 import { RecordingRequester } from './helpers/recording-requester.js';
 import {
-  expectedGroup, generateSigningSecret, randomHistory, seededRandom, shuffledWithDuplicates,
-  signStandardWebhook, standardDelivery, standardEvent, type ExpectedGroup, type ModelEvent,
+  checkShuffledDeliveries, desiredGroup, expectedGroup, generateSigningSecret, randomHistory, seededRandom, shuffledWithDuplicates,
+  signStandardWebhook, standardDelivery, standardEvent, webhookRowCounts, type ExpectedGroup, type ModelEvent,
 } from './helpers/webhooks.js';
-import { desiredGroup, webhookRowCounts } from './helpers/webhooks.js';
 
 const recorder = new RecordingRequester();
 const h = await startTestApp(t, { reconcile: recorder });
@@ -314,13 +313,6 @@ t.test('property: the pure rules are order independent (in memory)', async (t) =
   t.equal(mismatches, 0, '5,000 histories x 3 delivery orders');
 });
 
-async function deliverAll<T>(items: T[], concurrency: number, fn: (item: T) => Promise<void>) {
-  let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < items.length) await fn(items[next++]);
-  }));
-}
-
 async function checkHttpRound(t: Test, name: string, seed: number, groups: number, length: [number, number], concurrency: number) {
   const rng = seededRandom(seed);
   const uids = ['a', 'b', 'c', 'd', 'e', 'f'];
@@ -329,25 +321,12 @@ async function checkHttpRound(t: Test, name: string, seed: number, groups: numbe
   }));
   const ids = new Map<ModelEvent, string>();
   histories.flat().forEach((e, i) => ids.set(e, `${name}-${i}`));
-  const deliveries = shuffledWithDuplicates(rng, histories.flat(), 0.25);
-  const started = Date.now();
-  const failures: string[] = [];
-  await deliverAll(deliveries, concurrency, async (e) => {
-    const res = await deliver(standardEvent(e.type, { guid: e.guid, occurredAt: new Date(e.at), owner: e.owner, ...(e.members.length ? { members: e.members } : {}) }), { id: ids.get(e) });
-    if (res.statusCode !== 200) failures.push(`${res.statusCode} ${res.body}`);
+  await checkShuffledDeliveries(t, {
+    histories,
+    deliveries: shuffledWithDuplicates(rng, histories.flat(), 0.25),
+    send: (e) => deliver(standardEvent(e.type, { guid: e.guid, occurredAt: new Date(e.at), owner: e.owner, ...(e.members.length ? { members: e.members } : {}) }), { id: ids.get(e) }),
+    concurrency, desired, seed,
   });
-  t.same(failures, [], `${deliveries.length} deliveries accepted in ${Date.now() - started} ms`);
-  let mismatches = 0;
-  for (const events of histories) {
-    const want = expectedGroup(events);
-    const got = await desired(events[0].guid);
-    const gotView: ExpectedGroup = got ? { exists: true, deleted: got.deleted, ownerUid: got.ownerUid, members: got.members } : { exists: false, deleted: false, ownerUid: null, members: [] };
-    if (JSON.stringify(gotView) !== JSON.stringify(want)) {
-      mismatches++;
-      if (mismatches <= 3) t.same(gotView, want, `${events[0].guid} (seed ${seed}): ${JSON.stringify(events)}`);
-    }
-  }
-  t.equal(mismatches, 0, `${groups} groups converge to their time-ordered state`);
 }
 
 t.test('property: shuffled deliveries with duplicates converge (HTTP and PostgreSQL)', async (t) => {

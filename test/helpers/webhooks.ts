@@ -3,6 +3,7 @@
  * neutral format, CometChat envelopes with realistic `data` shapes, HTTP Basic headers.
  */
 import { sql, type Kysely } from 'kysely';
+import type { Test } from 'tap';
 import type { Database } from '../../src/db/schema.js';
 import { loadGroupForReconcile } from '../../src/worker/group-state.js';
 import { createHmac, randomBytes } from 'node:crypto';
@@ -242,4 +243,45 @@ export async function webhookRowCounts(db: Kysely<Database>, recorder: { request
     SELECT (SELECT count(*) FROM webhook_events) AS events, (SELECT count(*) FROM groups) AS groups,
            (SELECT count(*) FROM group_members) AS members, (SELECT count(*) FROM reconcile_outbox) AS outbox`.execute(db);
   return { ...rows[0], requests: recorder.requests.length };
+}
+
+export interface ShuffledDeliveryCheck<T> {
+  histories: ModelEvent[][];
+  /** The histories' events, shuffled and duplicated, in whatever form `send` takes. */
+  deliveries: T[];
+  send: (delivery: T) => Promise<{ statusCode: number; body: string }>;
+  concurrency: number;
+  desired: (guid: string) => ReturnType<typeof desiredGroup>;
+  /** Named in failure messages, so a failing run can be replayed. */
+  seed: number;
+}
+
+/**
+ * The shuffled-delivery property of both webhook formats: every delivery, `concurrency` at a time,
+ * is answered 200, and every group ends in the state its events give in time order (the first three
+ * groups that do not are shown in full).
+ */
+export async function checkShuffledDeliveries<T>(t: Test, check: ShuffledDeliveryCheck<T>): Promise<void> {
+  const failures: string[] = [];
+  const started = Date.now();
+  let next = 0;
+  await Promise.all(Array.from({ length: check.concurrency }, async () => {
+    while (next < check.deliveries.length) {
+      const res = await check.send(check.deliveries[next++]);
+      if (res.statusCode !== 200) failures.push(`${res.statusCode} ${res.body}`);
+    }
+  }));
+  t.same(failures, [], `${check.deliveries.length} deliveries accepted in ${Date.now() - started} ms`);
+  let mismatches = 0;
+  for (const events of check.histories) {
+    const want = expectedGroup(events);
+    const got = await check.desired(events[0].guid);
+    const view: ExpectedGroup = got
+      ? { exists: true, deleted: got.deleted, ownerUid: got.ownerUid, members: got.members }
+      : { exists: false, deleted: false, ownerUid: null, members: [] };
+    if (JSON.stringify(view) !== JSON.stringify(want) && ++mismatches <= 3) {
+      t.same(view, want, `${events[0].guid} (seed ${check.seed}): ${JSON.stringify(events)}`);
+    }
+  }
+  t.equal(mismatches, 0, `${check.histories.length} groups converge to their time-ordered state`);
 }
