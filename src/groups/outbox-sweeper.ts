@@ -10,6 +10,7 @@
  */
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
+import { PeriodicTask } from '../app/periodic-task.js';
 import type { Db } from '../db/database.js';
 
 export interface OutboxSweeperOptions {
@@ -28,8 +29,7 @@ interface Target { tenant_id: string; guid: string; from_outbox: boolean }
 
 export class OutboxSweeper {
   readonly #opts: Required<OutboxSweeperOptions>;
-  #timer: NodeJS.Timeout | null = null;
-  #running: Promise<unknown> | null = null;
+  readonly #task: PeriodicTask;
   #stopped = false;
 
   constructor(opts: OutboxSweeperOptions) {
@@ -39,25 +39,17 @@ export class OutboxSweeper {
       pendingRecheckMs: opts.pendingRecheckMs ?? 10 * 60_000,
       batchSize: opts.batchSize ?? 500,
     };
+    this.#task = new PeriodicTask({
+      intervalMs: opts.intervalMs,
+      firstDelayMs: Math.min(opts.intervalMs, 1_000),
+      run: () => this.sweepOnce(),
+      onError: (err) => this.#opts.log.warn({ err: err.message }, 'outbox sweep failed'),
+    });
   }
 
   start(): void {
     this.#stopped = false;
-    this.#schedule(Math.min(this.#opts.intervalMs, 1_000));
-  }
-
-  #schedule(delay: number) {
-    if (this.#stopped) return;
-    this.#timer = setTimeout(() => {
-      this.#timer = null;
-      this.#running = this.sweepOnce()
-        .catch((err) => this.#opts.log.warn({ err: (err as Error).message }, 'outbox sweep failed'))
-        .finally(() => {
-          this.#running = null;
-          this.#schedule(this.#opts.intervalMs);
-        });
-    }, delay);
-    this.#timer.unref();
+    this.#task.start();
   }
 
   /** One pass; returns how many groups were enqueued. */
@@ -114,9 +106,8 @@ export class OutboxSweeper {
   }
 
   async stop(): Promise<void> {
+    // Also ends a pass in progress early: the rows it did not reach stay for the next start.
     this.#stopped = true;
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = null;
-    await this.#running?.catch(() => {});
+    await this.#task.stop();
   }
 }
