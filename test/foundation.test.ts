@@ -30,6 +30,7 @@ t.test('configuration names the bad setting', async (t) => {
     [{ ...baseEnv, NODE_ENV: 'production' }, 'DATABASE_URL'],
     [{ ...baseEnv, LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
     [{ ...baseEnv, REDIS_URL: 'http://x' }, 'REDIS_URL'],
+    [{ ...baseEnv, WEBHOOK_EVENT_RETENTION_DAYS: '0' }, 'WEBHOOK_EVENT_RETENTION_DAYS'],
   ];
   for (const [env, setting] of cases) {
     let caught: unknown;

@@ -1,10 +1,11 @@
 /**
  * POST /v1/webhooks/{appId}/cometchat: CometChat's envelopes with HTTP Basic auth, every group
  * trigger, ignored triggers, content-hash deduplication, inferred event times, bad deliveries,
- * and random histories delivered shuffled with duplicates.
+ * retention of stored deliveries, and random histories delivered shuffled with duplicates.
  */
-import t from 'tap';
 import { sql } from 'kysely';
+import t from 'tap';
+import { WebhookEventRetention } from '../src/webhooks/event-retention.js';
 import { startTestApp } from './helpers/app.js';
 import { RecordingRequester } from './helpers/recording-requester.js';
 import {
@@ -172,6 +173,35 @@ t.test('authentication comes first, bad deliveries get a clear 4xx and change no
   }
   t.same(await rowCounts(), before, 'no row written, no reconcile requested');
   t.notOk(h.logLines.join('').includes(password), 'the password never reaches the logs');
+});
+
+t.test('stored deliveries older than the retention are pruned; a later redelivery changes nothing', async (t) => {
+  const guid = 'cc-retention';
+  const created = cometchatPayload('group_created', { guid, owner: 'olivia', members: ['olivia'], createdAt: base + 10, by: 'olivia' });
+  const added = cometchatPayload('group_member_added', { guid, members: ['bob'], updatedAt: base + 20, by: 'olivia' });
+  const left = cometchatPayload('group_member_left', { guid, members: ['bob'], updatedAt: base + 30 });
+  for (const payload of [created, added, left]) t.equal((await post(payload)).statusCode, 200);
+  const ids = await db.selectFrom('webhook_events').select(['id', 'type']).where('tenant_id', '=', tenant.appId)
+    .where(sql<boolean>`payload->'data'->'group'->>'guid' = ${guid}`).orderBy('id').execute();
+  t.same(ids.map((r) => r.type), ['group.created', 'group.member_added', 'group.member_left']);
+  // The first two were received 31 days ago; the last one today.
+  await db.updateTable('webhook_events').set({ received_at: sql`now() - interval '31 days'` })
+    .where('id', 'in', ids.slice(0, 2).map((r) => r.id)).execute();
+  const before = await desired(guid);
+  t.same(before?.members, ['olivia'], 'bob has left');
+
+  const retention = new WebhookEventRetention({ db, log: h.ctx.log, retentionDays: 30, batchSize: 1 });
+  t.equal(await retention.pruneOnce(), 2, 'the two old deliveries are deleted, one row per batch');
+  const kept = await db.selectFrom('webhook_events').select('id').where('id', 'in', ids.map((r) => r.id)).execute();
+  t.same(kept.map((r) => r.id), [ids[2].id], 'the recent one is kept');
+  t.equal(await retention.pruneOnce(), 0, 'nothing left to prune');
+
+  // CometChat retries an old delivery: accepted again (its key is forgotten), without effect.
+  const redelivered = await post(added);
+  t.equal(redelivered.statusCode, 200);
+  t.equal(redelivered.json().data.status, 'accepted');
+  t.same(await desired(guid), before, 'the desired state is unchanged: bob stays out');
+  t.equal((await post(left)).json().data.status, 'duplicate', 'a kept delivery is still a duplicate');
 });
 
 t.test('property: shuffled CometChat deliveries with duplicates converge', async (t) => {

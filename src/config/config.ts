@@ -35,7 +35,7 @@ export interface Config {
   bodyLimitBytes: number;
   rateLimit: { tenantPerMinute: number; userPerMinute: number; adminPerMinute: number };
   tenantCacheTtlSeconds: number;
-  worker: { concurrency: number; sweepIntervalMs: number };
+  worker: { concurrency: number; sweepIntervalMs: number; webhookEventRetentionDays: number };
 }
 
 export class ConfigError extends Error {
@@ -151,6 +151,7 @@ export function loadConfig(env: Env, devDefaults: { adminToken?: string; masterK
     worker: {
       concurrency: int(env, 'WORKER_CONCURRENCY', 4, 1, 64),
       sweepIntervalMs: int(env, 'OUTBOX_SWEEP_INTERVAL_MS', 5000, 100, 3_600_000),
+      webhookEventRetentionDays: int(env, 'WEBHOOK_EVENT_RETENTION_DAYS', 30, 1, 3650),
     },
   };
   return Object.freeze(config);

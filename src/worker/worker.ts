@@ -12,6 +12,7 @@ import { OutboxSweeper, type OutboxSweeperOptions } from '../groups/outbox-sweep
 import { ReconcileQueue } from '../groups/reconcile-queue.js';
 import type { GroupWorker } from '../queue/connection.js';
 import { cappedExponentialBackoff, DEFAULT_BACKOFF, type BackoffSettings } from '../queue/jobs.js';
+import { WebhookEventRetention } from '../webhooks/event-retention.js';
 import { createGroupProcessor, DEFAULT_PENDING_RECHECK_DELAYS_MS } from './processor.js';
 import type { ReconcileHooks } from './reconcile.js';
 import { ServiceIdentities } from './service-identity.js';
@@ -110,14 +111,17 @@ export async function startWorker(ctx: AppContext, opts: StartWorkerOptions = {}
     pendingRecheckMs: opts.sweeper?.pendingRecheckMs,
   });
 
+  const retention = new WebhookEventRetention({ db: ctx.db, log, retentionDays: ctx.config.worker.webhookEventRetentionDays });
+
   await worker.waitUntilReady();
   sweeper.start();
-  log.info({ backend: queue.connection.kind, concurrency: worker.opts.concurrency }, 'group worker started');
+  retention.start();
+  log.info({ backend: queue.connection.kind, concurrency: worker.opts.concurrency, webhookEventRetentionDays: ctx.config.worker.webhookEventRetentionDays }, 'group worker started');
 
   let closing: Promise<void> | null = null;
   const close = (closeOpts: { force?: boolean } = {}) => {
     closing ??= (async () => {
-      await sweeper.stop();
+      await Promise.all([sweeper.stop(), retention.stop()]);
       if (closeOpts.force) {
         await worker.close(true).catch(() => {});
       } else {

@@ -1,0 +1,68 @@
+/**
+ * Retention of `webhook_events`: every accepted delivery is stored (the unique event key makes a
+ * redelivery a no-op), and rows older than WEBHOOK_EVENT_RETENTION_DAYS are deleted by the worker
+ * every hour, in batches, so the table stops growing with the chat platform's traffic.
+ *
+ * Forgetting an old event is safe: the desired state does not read these rows, and its rules are
+ * idempotent (a decision counts only when its event time is later than the member's last one), so
+ * a redelivery arriving after its row was pruned is accepted again and changes nothing.
+ * Standard Webhooks deliveries older than the signature tolerance are refused before that anyway.
+ */
+import { sql } from 'kysely';
+import type { Logger } from 'pino';
+import { PeriodicTask } from '../app/periodic-task.js';
+import type { Db } from '../db/database.js';
+
+export interface WebhookEventRetentionOptions {
+  db: Db;
+  log: Logger;
+  retentionDays: number;
+  /** Default: hourly, the first run a minute after start. */
+  intervalMs?: number;
+  /** Rows per DELETE statement: short transactions beside the webhook intake. */
+  batchSize?: number;
+}
+
+export class WebhookEventRetention {
+  readonly #opts: Required<WebhookEventRetentionOptions>;
+  readonly #task: PeriodicTask;
+
+  constructor(opts: WebhookEventRetentionOptions) {
+    this.#opts = { intervalMs: 3_600_000, batchSize: 5_000, ...opts };
+    this.#task = new PeriodicTask({
+      intervalMs: this.#opts.intervalMs,
+      firstDelayMs: Math.min(this.#opts.intervalMs, 60_000),
+      run: () => this.pruneOnce(),
+      onError: (err) => this.#opts.log.warn({ err: err.message }, 'pruning webhook events failed'),
+    });
+  }
+
+  start(): void {
+    this.#task.start();
+  }
+
+  stop(): Promise<void> {
+    return this.#task.stop();
+  }
+
+  /** Deletes every event received before the retention window; returns how many. */
+  async pruneOnce(): Promise<number> {
+    const { db, retentionDays, batchSize } = this.#opts;
+    let pruned = 0;
+    for (;;) {
+      // SKIP LOCKED: two workers pruning at once take different rows instead of waiting.
+      const { numAffectedRows } = await sql`
+        DELETE FROM webhook_events e USING (
+          SELECT id FROM webhook_events
+           WHERE received_at < now() - make_interval(days => ${retentionDays})
+           ORDER BY received_at LIMIT ${batchSize}
+             FOR UPDATE SKIP LOCKED) old
+         WHERE e.id = old.id`.execute(db);
+      const deleted = Number(numAffectedRows ?? 0);
+      pruned += deleted;
+      if (deleted < batchSize) break;
+    }
+    if (pruned > 0) this.#opts.log.info({ pruned, retentionDays }, 'webhook events pruned');
+    return pruned;
+  }
+}
