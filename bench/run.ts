@@ -1,6 +1,7 @@
 /**
- * `npm run bench`: measures our extension API against a naive baseline and a bare ceiling in one
- * run, on loopback, with autocannon in this process and each server in its own child process.
+ * `npm run bench`: measures our extension API against a naive baseline and a bare ceiling (plus the
+ * same ceiling with our own signer, for information) in one run, on loopback, with autocannon in
+ * this process and each server in its own child process.
  *
  * Every scenario is prepared and warmed up first; then the measured time is split into rounds and
  * the scenarios take turns (a different one first in each round), so a noisy neighbour or a CPU

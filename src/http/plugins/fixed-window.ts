@@ -13,31 +13,58 @@ export const DEFAULT_WINDOW_MS = 60_000;
 export const DEFAULT_MAX_KEYS = 100_000;
 const OVERFLOW_KEY = '\0overflow';
 
-/** A flat counter: key → requests in the current window. */
-export class FixedWindowCounter {
+/**
+ * The window both counters share: aligned to multiples of `windowMs`, rolled over on use (and by an
+ * unref'd timer, so idle processes release memory too); `reset()` drops the counts.
+ */
+abstract class FixedWindow {
   readonly #windowMs: number;
-  readonly #maxKeys: number;
   #windowEnd: number;
-  #counts = new Map<string, number>();
   readonly #timer: NodeJS.Timeout;
 
-  constructor(windowMs = DEFAULT_WINDOW_MS, maxKeys = DEFAULT_MAX_KEYS, now = Date.now()) {
+  constructor(windowMs: number, now: number) {
     this.#windowMs = windowMs;
-    this.#maxKeys = maxKeys;
     this.#windowEnd = now - (now % windowMs) + windowMs;
-    this.#timer = setInterval(() => this.#roll(Date.now()), windowMs);
+    this.#timer = setInterval(() => this.advance(Date.now()), windowMs);
     this.#timer.unref();
   }
 
-  #roll(now: number) {
+  protected abstract reset(): void;
+
+  /** Starts a new window when `now` is past the current one. */
+  protected advance(now: number): void {
     if (now < this.#windowEnd) return;
-    this.#counts.clear();
+    this.reset();
     this.#windowEnd = now - (now % this.#windowMs) + this.#windowMs;
+  }
+
+  /** Whole seconds (at least 1) until the current window ends: the Retry-After of a refusal. */
+  protected secondsLeft(now: number): number {
+    return Math.max(1, Math.ceil((this.#windowEnd - now) / 1000));
+  }
+
+  close(): void {
+    clearInterval(this.#timer);
+  }
+}
+
+/** A flat counter: key → requests in the current window. */
+export class FixedWindowCounter extends FixedWindow {
+  readonly #maxKeys: number;
+  #counts = new Map<string, number>();
+
+  constructor(windowMs = DEFAULT_WINDOW_MS, maxKeys = DEFAULT_MAX_KEYS, now = Date.now()) {
+    super(windowMs, now);
+    this.#maxKeys = maxKeys;
+  }
+
+  protected reset(): void {
+    this.#counts.clear();
   }
 
   /** Counts one request; returns 0 when allowed, else the seconds until the window resets. */
   consume(key: string, limit: number, now = Date.now()): number {
-    if (now >= this.#windowEnd) this.#roll(now);
+    this.advance(now);
     let used = this.#counts.get(key);
     if (used === undefined) {
       used = 0;
@@ -46,17 +73,13 @@ export class FixedWindowCounter {
         used = this.#counts.get(key) ?? 0;
       }
     }
-    if (used >= limit) return Math.max(1, Math.ceil((this.#windowEnd - now) / 1000));
+    if (used >= limit) return this.secondsLeft(now);
     this.#counts.set(key, used + 1);
     return 0;
   }
 
   get size(): number {
     return this.#counts.size;
-  }
-
-  close() {
-    clearInterval(this.#timer);
   }
 }
 
@@ -68,41 +91,29 @@ interface TenantWindow { count: number; users: Map<string, number> }
  * bounded by the sum of the tenants' per-minute limits, even if a tenant's backend mints tokens for
  * arbitrarily many uids.
  */
-export class TenantUserWindowCounter {
-  readonly #windowMs: number;
-  #windowEnd: number;
+export class TenantUserWindowCounter extends FixedWindow {
   #tenants = new Map<string, TenantWindow>();
-  readonly #timer: NodeJS.Timeout;
 
   constructor(windowMs = DEFAULT_WINDOW_MS, now = Date.now()) {
-    this.#windowMs = windowMs;
-    this.#windowEnd = now - (now % windowMs) + windowMs;
-    this.#timer = setInterval(() => this.#roll(Date.now()), windowMs);
-    this.#timer.unref();
+    super(windowMs, now);
   }
 
-  #roll(now: number) {
-    if (now < this.#windowEnd) return;
+  protected reset(): void {
     this.#tenants.clear();
-    this.#windowEnd = now - (now % this.#windowMs) + this.#windowMs;
   }
 
   /** Counts one request of `uid` in `tenantId`; returns 0 when allowed, else seconds to wait. */
   consume(tenantId: string, uid: string, tenantLimit: number, userLimit: number, now = Date.now()): number {
-    if (now >= this.#windowEnd) this.#roll(now);
+    this.advance(now);
     let tenant = this.#tenants.get(tenantId);
     if (tenant === undefined) {
       tenant = { count: 0, users: new Map() };
       this.#tenants.set(tenantId, tenant);
     }
     const used = tenant.users.get(uid) ?? 0;
-    if (tenant.count >= tenantLimit || used >= userLimit) return Math.max(1, Math.ceil((this.#windowEnd - now) / 1000));
+    if (tenant.count >= tenantLimit || used >= userLimit) return this.secondsLeft(now);
     tenant.count++;
     tenant.users.set(uid, used + 1);
     return 0;
-  }
-
-  close() {
-    clearInterval(this.#timer);
   }
 }
