@@ -114,8 +114,8 @@ t.test('Ed25519: where the addon cannot load, node:crypto signs the same tokens'
       return resolve.call(this, request, ...rest);
     };`;
   const probe = `import { createPrivateKey } from 'node:crypto';
-    import { ed25519Engine } from './src/crypto/ed25519.ts';
-    import { VirgilJwtSigner } from './src/virgil/jwt.ts';
+    import { ed25519Engine } from './src/crypto/ed25519.js';
+    import { VirgilJwtSigner } from './src/virgil/jwt.js';
     const { appKey, now, ...options } = JSON.parse(process.env.PROBE);
     const key = createPrivateKey({ key: Buffer.from(appKey, 'base64'), format: 'der', type: 'pkcs8' });
     console.log(JSON.stringify({ ...ed25519Engine, token: new VirgilJwtSigner({ ...options, appKey: key }).sign('abc123', now).token }));`;

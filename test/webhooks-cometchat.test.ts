@@ -5,7 +5,7 @@
  */
 import { sql } from 'kysely';
 import t from 'tap';
-import { WebhookEventRetention } from '../src/webhooks/event-retention.js';
+import { WebhookEventRetention } from '../src/groups/webhook-event-retention.js';
 import { startTestApp } from './helpers/app.js';
 import { RecordingRequester } from './helpers/recording-requester.js';
 import {

@@ -6,7 +6,7 @@ import t, { type Test } from 'tap';
 import { sql } from 'kysely';
 import type { ReconcileRequester } from '../src/groups/reconcile-requester.js';
 import { applyDecisions, decidesAnything, decisionsOf, desiredMembers, NEVER, type GroupRegisters, type MemberDecision } from '../src/groups/desired-state.js';
-import type { GroupEventType } from '../src/webhooks/group-event.js';
+import type { GroupEventType } from '../src/groups/group-event.js';
 import { startTestApp } from './helpers/app.js';
 import { RecordingRequester } from './helpers/recording-requester.js';
 import {

@@ -7,7 +7,7 @@
  * same database and tenant) so that a run can spread its rounds over several processes.
  */
 import { randomBytes } from 'node:crypto';
-import { startEmulator } from '../../src/emulator/index.js';
+import { startEmulator } from '../../src/http/emulator/index.js';
 import { freePort, startTestPostgres } from '../../test/helpers/servers.js';
 import { startChildServer } from './child-server.js';
 import type { ServiceFixture } from './types.js';

@@ -10,7 +10,7 @@ import { NotificationListener } from '../db/notification-listener.js';
 import type { ReconcileRequester } from '../groups/reconcile-requester.js';
 import { TenantDirectory } from '../tenants/directory.js';
 import { TenantService } from '../tenants/service.js';
-import { VirgilCardPublisher } from '../virgil/card-publisher.js';
+import { VirgilCardPublisher } from '../virgil/cards.js';
 import type { AppContext } from './context.js';
 
 export interface OwnedAppContext extends AppContext {

@@ -10,7 +10,7 @@ import type { Db } from '../db/database.js';
 import type { NotificationListener } from '../db/notification-listener.js';
 import type { TenantDirectory } from '../tenants/directory.js';
 import type { TenantService } from '../tenants/service.js';
-import type { VirgilCardPublisher } from '../virgil/card-publisher.js';
+import type { VirgilCardPublisher } from '../virgil/cards.js';
 import type { ReconcileRequester } from '../groups/reconcile-requester.js';
 
 export interface AppContext {

@@ -12,7 +12,7 @@
  */
 import { createVerifier, TokenError } from 'fast-jwt';
 import type { TenantRuntime } from '../tenants/types.js';
-import { isValidCallerId } from './caller-id.js';
+import { isValidCallerId } from '../lib/ids.js';
 
 export type CallerTokenFailureCode = 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'AUTH_MISCONFIGURED';
 

@@ -3,7 +3,7 @@
  * the queue (else BullMQ on PostgreSQL); VIRGIL_API_URL unset means Virgil Cloud.
  */
 import { loadConfig, ConfigError, VIRGIL_CLOUD_URL } from '../config/config.js';
-import { createLogger } from '../app/logger.js';
+import { createLogger } from '../lib/logger.js';
 import { buildAdminApp, buildApp } from '../http/app.js';
 import { exitOnStartupError } from './fatal.js';
 import { closeOnSignal, migrateDatabase, openContext } from './services.js';

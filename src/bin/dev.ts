@@ -6,13 +6,13 @@
  */
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { createLogger } from '../app/logger.js';
+import { createLogger } from '../lib/logger.js';
 import type { OwnedAppContext } from '../app/build-context.js';
 import { dataDirFrom, loadConfig, ConfigError } from '../config/config.js';
 import { startEmbeddedPostgres } from '../db/embedded-postgres.js';
-import { startEmulator, type RunningEmulator } from '../emulator/index.js';
+import { startEmulator, type RunningEmulator } from '../http/emulator/index.js';
 import { buildAdminApp, buildApp } from '../http/app.js';
-import { startWorker } from '../worker/worker.js';
+import { startWorker } from '../reconcile/worker.js';
 import { loadDevSecrets, type DevSecrets } from './dev-secrets.js';
 import { exitOnStartupError } from './fatal.js';
 import { closeOnSignal, migrateDatabase, openContext } from './services.js';

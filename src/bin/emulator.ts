@@ -4,7 +4,7 @@
  * EMULATOR_PORT (default 8787), EMULATOR_HOST (default 127.0.0.1), EMULATOR_DATA_FILE (persist state
  * to this JSON file), EMULATOR_ADMIN_TOKEN (require it on /_emulator/*), LOG_LEVEL (pino level).
  */
-import { startEmulator } from '../emulator/index.js';
+import { startEmulator } from '../http/emulator/index.js';
 
 function portFrom(value: string | undefined, fallback: number): number {
   if (value === undefined || value === '') return fallback;

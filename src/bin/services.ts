@@ -9,7 +9,7 @@ import type { Config } from '../config/config.js';
 import { ed25519Engine } from '../crypto/ed25519.js';
 import { createDatabase } from '../db/database.js';
 import { migrate } from '../db/migrator.js';
-import { ReconcileQueue } from '../groups/reconcile-queue.js';
+import { ReconcileQueue } from '../reconcile/reconcile-queue.js';
 
 export async function migrateDatabase(databaseUrl: string, log: Logger): Promise<void> {
   const handle = createDatabase(databaseUrl, { max: 1, applicationName: 'e2ee-extension-migrate' });

@@ -3,8 +3,8 @@
  * as each tenant's service identity. Run as many as needed; a group is worked on by one at a time.
  */
 import { loadConfig, ConfigError, VIRGIL_CLOUD_URL } from '../config/config.js';
-import { createLogger } from '../app/logger.js';
-import { startWorker } from '../worker/worker.js';
+import { createLogger } from '../lib/logger.js';
+import { startWorker } from '../reconcile/worker.js';
 import { exitOnStartupError } from './fatal.js';
 import { closeOnSignal, migrateDatabase, openContext } from './services.js';
 

@@ -11,7 +11,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { VirgilPythiaCrypto } from '@virgilsecurity/pythia-crypto';
-import { callerOf, type EmulatorContext } from './context.js';
+import { callerOf, type EmulatorContext } from '../http/emulator/context.js';
 import { badRequest, decodeBase64, ErrorCode } from './errors.js';
 import type { PythiaSecrets } from './model.js';
 

@@ -33,7 +33,7 @@
  * A group first seen through a membership or owner event is live with lifecycle time NEVER (the
  * epoch), so any real create or delete, whenever it arrives, takes precedence.
  */
-import type { GroupEvent } from '../webhooks/group-event.js';
+import type { GroupEvent } from './group-event.js';
 
 /** Lifecycle time of a group that no create or delete has decided yet. */
 export const NEVER = new Date(0);

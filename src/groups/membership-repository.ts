@@ -10,7 +10,7 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/database.js';
 import type { GroupError, GroupStatus } from '../db/schema.js';
-import type { GroupEvent } from '../webhooks/group-event.js';
+import type { GroupEvent } from './group-event.js';
 import {
   applyDecisions, decidesAnything, decisionsOf, NEVER,
   type GroupRegisters, type MemberDecision,

@@ -10,7 +10,7 @@
  */
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
-import { PeriodicTask } from '../app/periodic-task.js';
+import { PeriodicTask } from '../lib/periodic-task.js';
 import type { Db } from '../db/database.js';
 
 export interface OutboxSweeperOptions {

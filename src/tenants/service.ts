@@ -14,7 +14,7 @@ import { conflict, notFound, serviceUnavailable, unprocessable } from '../http/e
 import {
   VirgilCardPublisher, VirgilCredentialsRejectedError, VirgilRequestRejectedError, VirgilUnavailableError,
   type VirgilAppCredentials,
-} from '../virgil/card-publisher.js';
+} from '../virgil/cards.js';
 import { VirgilJwtSigner } from '../virgil/jwt.js';
 import { exportPrivateKeyBase64, exportPublicKeyBase64, importEd25519PrivateKey } from '../virgil/keys.js';
 import { TENANT_CHANGED_CHANNEL } from './directory.js';

@@ -23,7 +23,7 @@
 import { Type } from '@sinclair/typebox';
 import { canonicalJson, sha256Hex } from './canonical-json.js';
 import { isPlausibleEventTime, unixTimeToMs } from './event-time.js';
-import { MEMBER_EVENT_TYPES, type GroupEvent, type GroupEventType } from './group-event.js';
+import { MEMBER_EVENT_TYPES, type GroupEvent, type GroupEventType } from '../groups/group-event.js';
 import { MAX_ID_LENGTH, MAX_MEMBERS_PER_EVENT } from './limits.js';
 import { compileCheck, ID_PATTERN_SOURCE, isValidId, payloadInvalid } from './schema-check.js';
 

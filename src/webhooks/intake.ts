@@ -6,7 +6,7 @@
 import type { AppContext } from '../app/context.js';
 import { recordGroupEvent } from '../groups/membership-repository.js';
 import type { TenantRuntime } from '../tenants/types.js';
-import type { GroupEvent } from './group-event.js';
+import type { GroupEvent } from '../groups/group-event.js';
 
 export interface IntakeResult {
   status: 'accepted' | 'duplicate';

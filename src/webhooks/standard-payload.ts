@@ -12,7 +12,7 @@
 import { Type } from '@sinclair/typebox';
 import { ApiError } from '../http/errors.js';
 import { parseRfc3339, isPlausibleEventTime, RFC3339_PATTERN_SOURCE } from './event-time.js';
-import { GROUP_EVENT_TYPES, MEMBER_EVENT_TYPES, type GroupEvent, type GroupEventType } from './group-event.js';
+import { GROUP_EVENT_TYPES, MEMBER_EVENT_TYPES, type GroupEvent, type GroupEventType } from '../groups/group-event.js';
 import { MAX_ID_LENGTH, MAX_MEMBERS_PER_EVENT } from './limits.js';
 import { compileCheck, ID_PATTERN_SOURCE, payloadInvalid } from './schema-check.js';
 

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import t from 'tap';
-import { startEmulator } from '../../src/emulator/index.js';
+import { startEmulator } from '../../src/http/emulator/index.js';
 import { createE3Client, mintVirgilJwt, publishTestCard, type Teardown } from '../helpers/virgil-clients.js';
 
 const emulator = await startEmulator();

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import t from 'tap';
-import { startEmulator } from '../../src/emulator/index.js';
+import { startEmulator } from '../../src/http/emulator/index.js';
 import { loadE3kit } from '../../src/virgil/e3kit-runtime.js';
 import { createE3Client, mintVirgilJwt, type Teardown, type VirgilAppCredentials } from '../helpers/virgil-clients.js';
 

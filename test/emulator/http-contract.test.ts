@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import t, { type Test } from 'tap';
 import { initPythia, VirgilPythiaCrypto } from '@virgilsecurity/pythia-crypto';
-import { buildEmulatorApp } from '../../src/emulator/index.js';
+import { buildEmulatorApp } from '../../src/http/emulator/index.js';
 import { virgilSign } from '../../src/virgil/jwt.js';
 import { generateEd25519KeyPair, importEd25519PrivateKey } from '../../src/virgil/keys.js';
 import { mintVirgilJwt, type VirgilAppCredentials } from '../helpers/virgil-clients.js';

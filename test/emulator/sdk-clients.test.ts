@@ -10,7 +10,7 @@ import path from 'node:path';
 import t from 'tap';
 import { initCrypto, KeyPairType, VirgilCardCrypto, VirgilCrypto } from 'virgil-crypto';
 import { CallbackJwtProvider, CardManager, RawSignedModel, VirgilCardVerifier } from 'virgil-sdk';
-import { startEmulator } from '../../src/emulator/index.js';
+import { startEmulator } from '../../src/http/emulator/index.js';
 import { generateEd25519KeyPair } from '../../src/virgil/keys.js';
 import { createE3Client, mintVirgilJwt, type VirgilAppCredentials } from '../helpers/virgil-clients.js';
 

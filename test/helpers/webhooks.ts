@@ -5,7 +5,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { Test } from 'tap';
 import type { Database } from '../../src/db/schema.js';
-import { loadGroupForReconcile } from '../../src/worker/group-state.js';
+import { loadGroupForReconcile } from '../../src/groups/group-outcome.js';
 import { createHmac, randomBytes } from 'node:crypto';
 
 /** A fresh Standard Webhooks secret (`whsec_` + base64 of 32 random bytes). */

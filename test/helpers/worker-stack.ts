@@ -5,10 +5,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
-import { createLogger } from '../../src/app/logger.js';
-import { ReconcileQueue } from '../../src/groups/reconcile-queue.js';
-import { SealedServiceKeyStorage } from '../../src/worker/key-storage.js';
-import { startWorker, type RunningWorker, type StartWorkerOptions } from '../../src/worker/worker.js';
+import { createLogger } from '../../src/lib/logger.js';
+import { ReconcileQueue } from '../../src/reconcile/reconcile-queue.js';
+import { SealedServiceKeyStorage } from '../../src/virgil/key-storage.js';
+import { startWorker, type RunningWorker, type StartWorkerOptions } from '../../src/reconcile/worker.js';
 import type { EThreeInstance } from '../../src/virgil/e3kit-runtime.js';
 import { startTestApp, type OnboardedTenant, type TestApp, type TestAppOptions } from './app.js';
 import { createE3Client, type Teardown } from './virgil-clients.js';

@@ -9,7 +9,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import fp from 'fastify-plugin';
 import type { AppContext } from '../../app/context.js';
-import { AppIdParam } from '../../tenants/schemas.js';
+import { AppIdParam } from '../routes/admin/tenant-schemas.js';
 import type { TenantRuntime } from '../../tenants/types.js';
 import { ApiError } from '../errors.js';
 

@@ -10,7 +10,7 @@ import { Type } from '@sinclair/typebox';
 import type { AppContext } from '../../../app/context.js';
 import { getGroupStatus, recordResyncRequest } from '../../../groups/group-status.js';
 import { conflict, notFound } from '../../errors.js';
-import { AppIdParam } from '../../../tenants/schemas.js';
+import { AppIdParam } from './tenant-schemas.js';
 
 /** Same bounds as the webhook intake accepts for a guid. */
 const Guid = Type.String({ minLength: 1, maxLength: 255 });

@@ -13,7 +13,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import type { AppContext } from '../../../app/context.js';
-import { AppIdParam, OnboardTenantBody, TenantViewSchema, UpdateTenantBody } from '../../../tenants/schemas.js';
+import { AppIdParam, OnboardTenantBody, TenantViewSchema, UpdateTenantBody } from './tenant-schemas.js';
 
 const AppIdParams = Type.Object({ appId: AppIdParam }, { additionalProperties: false });
 type AppIdParams = Static<typeof AppIdParams>;

@@ -2,7 +2,7 @@
  * JSON schemas of the extension API (CometChat-compatible shapes). Unknown fields are refused.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { CALLER_ID_MAX_LENGTH, CALLER_ID_PATTERN_SOURCE } from '../../../auth/caller-id.js';
+import { CALLER_ID_MAX_LENGTH, CALLER_ID_PATTERN_SOURCE } from '../../../lib/ids.js';
 
 /** At most this many uids + guids in one get-identities call. */
 export const MAX_IDS_PER_REQUEST = 1000;

@@ -3,7 +3,7 @@
  * runs on them first); their schemas live in src/webhooks/*-payload.ts.
  */
 import { Type } from '@sinclair/typebox';
-import { AppIdParam } from '../../../tenants/schemas.js';
+import { AppIdParam } from '../admin/tenant-schemas.js';
 
 export const WebhookParams = Type.Object({ appId: AppIdParam });
 

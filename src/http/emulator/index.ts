@@ -3,14 +3,14 @@
  * that the unmodified e3kit-node and virgil-sdk clients accept. Point their `apiUrl` at `url`.
  */
 import type { FastifyServerOptions } from 'fastify';
-import type { AppRegistration, CreatedApp } from './apps.js';
-import { parseFaultRules, type FaultRule } from './faults.js';
+import type { AppRegistration, CreatedApp } from '../../emulator/apps.js';
+import { parseFaultRules, type FaultRule } from '../../emulator/faults.js';
 import { buildEmulatorApp } from './server.js';
 
 export { buildEmulatorApp, type EmulatorApp, type EmulatorAppOptions } from './server.js';
-export { ErrorCode } from './errors.js';
-export type { AppRegistration, CreatedApp } from './apps.js';
-export type { FaultRule } from './faults.js';
+export { ErrorCode } from '../../emulator/errors.js';
+export type { AppRegistration, CreatedApp } from '../../emulator/apps.js';
+export type { FaultRule } from '../../emulator/faults.js';
 
 export interface StartEmulatorOptions {
   /** Default 127.0.0.1. */

@@ -18,10 +18,10 @@ import type { Logger } from 'pino';
 import { sql } from 'kysely';
 import { createDatabase, type DatabaseHandle, type Db } from '../db/database.js';
 import type { NotificationListener } from '../db/notification-listener.js';
-import { QueueConnection, type GroupQueue } from '../queue/connection.js';
-import { RECONCILE_JOB, WAKE_JOB, reconcileJobOptions, wakeJobOptions, type WakeReason } from '../queue/jobs.js';
-import { PendingRegistrations, type PendingRegistrationsOptions } from './pending-registrations.js';
-import type { ReconcileRequester } from './reconcile-requester.js';
+import { QueueConnection, type GroupQueue } from './queue-connection.js';
+import { RECONCILE_JOB, WAKE_JOB, reconcileJobOptions, wakeJobOptions, type WakeReason } from './jobs.js';
+import { PendingRegistrations, type PendingRegistrationsOptions } from '../groups/pending-registrations.js';
+import type { ReconcileRequester } from '../groups/reconcile-requester.js';
 
 export interface ReconcileQueueOptions {
   /** null: BullMQ on PostgreSQL (schema `bullmq` of databaseUrl). */

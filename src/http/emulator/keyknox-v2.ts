@@ -6,9 +6,9 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { callerData, type EmulatorContext } from './context.js';
-import { badRequest, ErrorCode } from './errors.js';
+import { badRequest, ErrorCode } from '../../emulator/errors.js';
 import { EMPTY_RECORD_HASH, HASH_HEADER, previousHashOf, validateBlob } from './keyknox-v1.js';
-import { listKeys, pullRecord, pushRecord, resetRecords } from './keyknox-v2-service.js';
+import { listKeys, pullRecord, pushRecord, resetRecords } from '../../emulator/keyknox-v2-service.js';
 
 const Name = Type.String({ maxLength: 1024 });
 const MAX_BLOB_LENGTH = 512 * 1024;

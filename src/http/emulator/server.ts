@@ -4,17 +4,17 @@
  */
 import fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { ADMIN_PREFIX, registerAdminRoutes } from './admin.js';
-import { AppRegistry } from './apps.js';
-import { authenticateVirgilRequest } from './auth.js';
-import { warmUpCardCrypto } from './card-signatures.js';
+import { AppRegistry } from '../../emulator/apps.js';
+import { authenticateVirgilRequest } from '../../emulator/auth.js';
+import { warmUpCardCrypto } from '../../emulator/card-signatures.js';
 import { registerCardRoutes } from './cards.js';
 import { setCaller, type EmulatorContext } from './context.js';
-import { EmulatorError, ErrorCode, type VirgilErrorBody } from './errors.js';
-import { FaultInjector } from './faults.js';
+import { EmulatorError, ErrorCode, type VirgilErrorBody } from '../../emulator/errors.js';
+import { FaultInjector } from '../../emulator/faults.js';
 import { registerKeyknoxV1Routes } from './keyknox-v1.js';
 import { registerKeyknoxV2Routes } from './keyknox-v2.js';
-import { PythiaTransformer, registerPythiaRoutes } from './pythia.js';
-import { EmulatorStore } from './store.js';
+import { PythiaTransformer, registerPythiaRoutes } from '../../emulator/pythia.js';
+import { EmulatorStore } from '../../emulator/store.js';
 
 export interface EmulatorAppOptions {
   /** JSON file to load state from and persist it to; in-memory only when absent. */

@@ -21,8 +21,8 @@ import type { Logger } from 'pino';
 import { VIRGIL_CLOUD_URL } from '../config/config.js';
 import type { TenantDirectory } from '../tenants/directory.js';
 import type { TenantService } from '../tenants/service.js';
-import { enableSelfSignatureVerification, loadE3kit, type EThreeInstance } from '../virgil/e3kit-runtime.js';
-import { PermanentReconcileError } from './failures.js';
+import { enableSelfSignatureVerification, loadE3kit, type EThreeInstance } from './e3kit-runtime.js';
+import { PermanentReconcileError } from '../reconcile/failures.js';
 import { SealedServiceKeyStorage } from './key-storage.js';
 
 export type EThree = EThreeInstance;

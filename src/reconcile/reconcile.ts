@@ -23,9 +23,9 @@ import type { Db } from '../db/database.js';
 import type { GroupStatus } from '../db/schema.js';
 import type { TenantRuntime } from '../tenants/types.js';
 import { withGroupLock } from './group-lock.js';
-import { loadGroupForReconcile, recordOutcome, type DesiredGroup, type GroupOutcome } from './group-state.js';
-import type { ServiceIdentities, ServiceIdentity } from './service-identity.js';
-import { addMembers, createOrLoadOwnGroup, findCards, loadOwnGroup, removeMembers, revokeAccess } from './virgil-group.js';
+import { loadGroupForReconcile, recordOutcome, type DesiredGroup, type GroupOutcome } from '../groups/group-outcome.js';
+import type { ServiceIdentities, ServiceIdentity } from '../virgil/service-identities.js';
+import { addMembers, createOrLoadOwnGroup, findCards, loadOwnGroup, removeMembers, revokeAccess } from '../virgil/group-ops.js';
 
 /** E3Kit groups hold at most 100 participants, and the service identity is one of them. */
 export const MAX_GROUP_MEMBERS = 99;

@@ -2,12 +2,12 @@
  * What every route module of the emulator needs, and the authenticated caller of a Virgil request.
  */
 import type { FastifyRequest } from 'fastify';
-import type { AppRegistry } from './apps.js';
-import type { VirgilCaller } from './auth.js';
-import { appData, type AppData } from './model.js';
-import type { FaultInjector } from './faults.js';
-import type { PythiaTransformer } from './pythia.js';
-import type { EmulatorStore } from './store.js';
+import type { AppRegistry } from '../../emulator/apps.js';
+import type { VirgilCaller } from '../../emulator/auth.js';
+import { appData, type AppData } from '../../emulator/model.js';
+import type { FaultInjector } from '../../emulator/faults.js';
+import type { PythiaTransformer } from '../../emulator/pythia.js';
+import type { EmulatorStore } from '../../emulator/store.js';
 
 export interface EmulatorContext {
   store: EmulatorStore;

@@ -3,7 +3,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { getCard, isOutdated, outdatedCardIds, publishCard, revokeCard, searchCards, toRawModel } from './card-service.js';
+import { getCard, isOutdated, outdatedCardIds, publishCard, revokeCard, searchCards, toRawModel } from '../../emulator/card-service.js';
 import { callerData, type EmulatorContext } from './context.js';
 
 const MAX_IDENTITY_LENGTH = 1024;

@@ -3,7 +3,7 @@
  * card lookups that report missing users instead of failing, "load or nothing", "create or load",
  * and removal/revocation by identity alone.
  */
-import type { EThree, ServiceIdentity, VirgilCard } from './service-identity.js';
+import type { EThree, ServiceIdentity, VirgilCard } from './service-identities.js';
 
 export type VirgilGroup = Awaited<ReturnType<EThree['loadGroup']>>;
 type FindUsersResult = Record<string, VirgilCard>;

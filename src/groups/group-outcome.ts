@@ -9,8 +9,8 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/database.js';
 import type { GroupError, GroupStatus } from '../db/schema.js';
-import { readGroupSnapshot, type GroupSnapshot } from '../groups/membership-repository.js';
-import { PENDING_REGISTRATION_CHANNEL } from '../groups/pending-registrations.js';
+import { readGroupSnapshot, type GroupSnapshot } from './membership-repository.js';
+import { PENDING_REGISTRATION_CHANNEL } from './pending-registrations.js';
 
 /** A group as the worker reconciles it: where it lives, and what was read of it in one statement. */
 export interface DesiredGroup extends GroupSnapshot {

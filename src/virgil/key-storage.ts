@@ -9,7 +9,7 @@
  * `remove()`/`clear()` only make E3Kit forget its cached copy.
  */
 import { createPrivateKey, createPublicKey } from 'node:crypto';
-import type { E3kitModule } from '../virgil/e3kit-runtime.js';
+import type { E3kitModule } from './e3kit-runtime.js';
 
 type InitializeOptions = NonNullable<Parameters<E3kitModule['EThree']['initialize']>[1]>;
 export type KeyEntryStorage = NonNullable<InitializeOptions['keyEntryStorage']>;

@@ -9,13 +9,13 @@
  */
 import type { AppContext } from '../app/context.js';
 import { OutboxSweeper, type OutboxSweeperOptions } from '../groups/outbox-sweeper.js';
-import { ReconcileQueue } from '../groups/reconcile-queue.js';
-import type { GroupWorker } from '../queue/connection.js';
-import { cappedExponentialBackoff, DEFAULT_BACKOFF, type BackoffSettings } from '../queue/jobs.js';
-import { WebhookEventRetention } from '../webhooks/event-retention.js';
+import { ReconcileQueue } from './reconcile-queue.js';
+import type { GroupWorker } from './queue-connection.js';
+import { cappedExponentialBackoff, DEFAULT_BACKOFF, type BackoffSettings } from './jobs.js';
+import { WebhookEventRetention } from '../groups/webhook-event-retention.js';
 import { createGroupProcessor, DEFAULT_PENDING_RECHECK_DELAYS_MS } from './processor.js';
 import type { ReconcileHooks } from './reconcile.js';
-import { ServiceIdentities } from './service-identity.js';
+import { ServiceIdentities } from '../virgil/service-identities.js';
 
 export interface StartWorkerOptions {
   /** Parallel jobs in this process (default: config WORKER_CONCURRENCY). */

@@ -6,8 +6,8 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { EmulatorContext } from './context.js';
-import { EmulatorError, ErrorCode, forbidden, unauthorized } from './errors.js';
-import { parseFaultRules } from './faults.js';
+import { EmulatorError, ErrorCode, forbidden, unauthorized } from '../../emulator/errors.js';
+import { parseFaultRules } from '../../emulator/faults.js';
 
 export const ADMIN_PREFIX = '/_emulator';
 

@@ -12,12 +12,12 @@
  */
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
-import type { ReconcileQueue } from '../groups/reconcile-queue.js';
-import { RECONCILE_JOB, WAKE_JOB, isReconcileGroupJob, type GroupJobData } from '../queue/jobs.js';
+import type { ReconcileQueue } from './reconcile-queue.js';
+import { RECONCILE_JOB, WAKE_JOB, isReconcileGroupJob, type GroupJobData } from './jobs.js';
 import type { TenantDirectory } from '../tenants/directory.js';
 import { classifyFailure } from './failures.js';
 import { GroupLockLostError } from './group-lock.js';
-import { recordFailure } from './group-state.js';
+import { recordFailure } from '../groups/group-outcome.js';
 import { reconcileGroup, type ReconcileDeps, type RunProgress } from './reconcile.js';
 
 export interface ProcessorOptions extends ReconcileDeps {

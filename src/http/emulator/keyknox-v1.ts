@@ -7,8 +7,8 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { callerData, type EmulatorContext } from './context.js';
-import { badRequest, decodeBase64, ErrorCode } from './errors.js';
-import { newKeyknoxHash, type KeyknoxV1Record } from './model.js';
+import { badRequest, decodeBase64, ErrorCode } from '../../emulator/errors.js';
+import { newKeyknoxHash, type KeyknoxV1Record } from '../../emulator/model.js';
 
 export const HASH_HEADER = 'Virgil-Keyknox-Hash';
 export const PREVIOUS_HASH_HEADER = 'virgil-keyknox-previous-hash';
