@@ -18,7 +18,7 @@ import { pathToFileURL } from 'node:url';
 import { sql } from 'kysely';
 import { createAppContext } from '../src/app/build-context.js';
 import { createLogger } from '../src/lib/logger.js';
-import { loadConfig } from '../src/config/config.js';
+import { loadDevConfig } from '../src/config/config.js';
 import { createDatabase } from '../src/db/database.js';
 import { migrate } from '../src/db/migrator.js';
 import { startEmulator } from '../src/http/emulator/index.js';
@@ -68,7 +68,7 @@ export async function runWorkerBench(opts: { groups?: number; concurrency?: numb
     await migrations.close();
 
     const adminToken = randomBytes(24).toString('base64url');
-    const config = loadConfig({
+    const config = loadDevConfig({
       NODE_ENV: 'production', DATABASE_URL: pg.url, REDIS_URL: redis.url, VIRGIL_API_URL: emulator.url,
       ADMIN_TOKENS: adminToken, MASTER_KEYS: `bench:${randomBytes(32).toString('base64')}`, LOG_LEVEL: 'warn',
       WORKER_CONCURRENCY: String(concurrency), DATABASE_POOL_SIZE: '20',

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import t, { type Test } from 'tap';
-import { matchAdminToken } from '../src/http/plugins/admin-auth.js';
+import { matchSecret as matchAdminToken } from '../src/lib/constant-time.js';
 import { generateEd25519KeyPair } from '../src/virgil/keys.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { virgilJwtCall, virgilTokenChecker } from './helpers/extension-client.js';

@@ -117,11 +117,14 @@ t.test('HS256 tokens: forged, expired, unsigned and foreign tokens are refused',
 
 t.test('the uid claim must be a usable id', async (t) => {
   const sign = (sub: unknown) => signJwt('HS256', hs.userAuthSecret, claims({ sub }));
-  for (const [name, sub] of [['empty', ''], ['non-ASCII', 'zoë'], ['with a space', 'a b'], ['256 characters', 'x'.repeat(256)], ['a number', 42], ['an array', ['alice']], ['null', null]] as const) {
+  for (const [name, sub] of [['empty', ''], ['an invisible joiner', 'zo\u200de'], ['with a space', 'a b'], ['a control character', 'a\u0007b'], ['256 characters', 'x'.repeat(256)], ['a number', 42], ['an array', ['alice']], ['null', null]] as const) {
     const res = await expectRefused(t, hs.appId, sign(sub), 'TOKEN_INVALID', `sub ${name}`);
     t.match(res.json().error.message, /"sub" claim/);
   }
   await expectRefused(t, hs.appId, signJwt('HS256', hs.userAuthSecret, { iat: nowSeconds(), exp: nowSeconds() + 60 }), 'TOKEN_INVALID', 'no sub');
+  // The id rule of every entry point (src/lib/ids.ts): names in any script are uids.
+  const unicode = await expectAccepted(t, hs.appId, sign('josé'), 'a non-ASCII uid');
+  t.match(unicode.json().data.identity, /^[0-9a-f]{32}$/);
   const email = await expectAccepted(t, hs.appId, sign('carol@example.com'), 'an email as uid');
   t.match(email.json().data.identity, /^[0-9a-f]{32}$/);
 });

@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { createPublicKey, generateKeyPairSync, randomBytes, verify } from 'node:crypto';
 import t from 'tap';
-import { ConfigError, loadConfig, parseMasterKeys } from '../src/config/config.js';
+import { ConfigError, loadDevConfig as loadConfig, parseMasterKeys } from '../src/config/config.js';
 import { createEd25519Signer, ed25519Engine } from '../src/crypto/ed25519.js';
 import { Keyring, SecretDecryptionError } from '../src/crypto/envelope.js';
 import { groupIdentity, serviceIdentity, userIdentity } from '../src/crypto/identity.js';

@@ -7,7 +7,7 @@ import t from 'tap';
 import { sql } from 'kysely';
 import { NotificationListener } from '../src/db/notification-listener.js';
 import { PendingRegistrations } from '../src/groups/pending-registrations.js';
-import { recordOutcome, type GroupOutcome } from '../src/groups/group-outcome.js';
+import { recordOutcome, type GroupOutcome } from '../src/groups/group-repository.js';
 import { startTestApp } from './helpers/app.js';
 import { waitFor } from './helpers/worker-stack.js';
 
@@ -22,7 +22,7 @@ async function addGroup(guid: string, pending: string[], deleted = false) {
 
 /** What the worker records after a run that found `pending` members without a card. */
 function outcome(pending: string[], newlyPending: boolean): GroupOutcome {
-  return { status: 'pending', virgilExists: true, virgilMembers: ['alice'], pendingRegistration: pending, lastError: null, attempts: 1, newlyPending };
+  return { status: 'pending', virgilMembers: ['alice'], pendingRegistration: pending, lastError: null, attempts: 1, newlyPending };
 }
 
 /** Resolves true once the view answers that `uid` is awaited; fails the test after 5 s. */

@@ -115,10 +115,25 @@ t.test('reordered deliveries converge, using the inferred event times', async (t
   t.same((await desired('cc-r3'))!.members, [], 'same-second add and kick: removal wins');
 });
 
+t.test('one id rule: a member a webhook adds is a uid whose caller token works, with the same identity', async (t) => {
+  await trigger('group_member_added', { guid: 'cc-ids', members: ['josé'], updatedAt: base + 10 });
+  t.same((await desired('cc-ids'))!.members, ['josé'], 'a non-ASCII uid becomes a member');
+  const res = await h.app.inject({ method: 'GET', url: '/v1/virgil-jwt', headers: { appid: tenant.appId, authorization: `Bearer ${tenant.userToken('josé')}` } });
+  t.equal(res.statusCode, 200, 'and the same uid gets a Virgil JWT');
+  const runtime = (await h.ctx.tenants.get(tenant.appId))!;
+  t.equal(res.json().data.identity, runtime.userIdentity('josé'), 'one identity for both');
+  const spaced = await h.app.inject({
+    method: 'POST', url: `/v1/webhooks/${tenant.appId}/cometchat`,
+    headers: { authorization: basicAuthHeader(tenant.webhookBasic.username, tenant.webhookBasic.password), 'content-type': 'application/json' },
+    payload: cometchatPayload('group_member_added', { guid: 'cc-ids', members: ['a b'] }),
+  });
+  t.equal(spaced.json().error?.code, 'WEBHOOK_PAYLOAD_INVALID', 'an id the token rule refuses is refused here too');
+});
+
 t.test('event times fall back to the receive time when the payload has none worth trusting', async (t) => {
   const check = async (name: string, opts: Partial<CometChatPayloadOptions>, expected: 'received' | number) => {
     const started = Date.now();
-    const data = await trigger('group_member_added', { guid: 'cc-time', members: [`m-${name}`], ...opts });
+    const data = await trigger('group_member_added', { guid: 'cc-time', members: [`m-${name.replace(/\W+/g, '-')}`], ...opts });
     const time = await occurredAt(data.eventId!);
     if (expected === 'received') t.ok(time >= started && time <= Date.now(), `${name}: receive time`);
     else t.equal(time, expected, `${name}: ${expected}`);

@@ -4,7 +4,7 @@
  * E3Kit clients reading and writing group messages.
  */
 import t, { type Test } from 'tap';
-import { recordResyncRequest } from '../src/groups/group-status.js';
+import { requestResync as recordResyncRequest } from '../src/groups/outbox-repository.js';
 import {
   groupStatus, registeredUsers, sendCometChat, sendStandard, serviceView, startWorkerStack, userClient, waitFor, waitForStatus,
 } from './helpers/worker-stack.js';
@@ -200,7 +200,7 @@ t.test('tenant changes: a new config version rebuilds the service identity; a di
 
 t.test('a tenant whose service card is missing on Virgil gets it published by the worker', async (t) => {
   const other = await h.onboardTenant();
-  const credentials = await h.ctx.tenantService.serviceCredentials(other.appId);
+  const credentials = (await h.ctx.tenants.get(other.appId))!;
   const cardId = other.view.serviceCardId!;
   t.ok(cardId, 'onboarding published a card');
   const revoke = await fetch(`${h.emulator.url}/card/v5/actions/revoke/${cardId}`, {

@@ -3,7 +3,7 @@
  * Config. The caller supplies the reconcile requester (queue-backed in the API and worker).
  */
 import type { Logger } from 'pino';
-import type { Config } from '../config/config.js';
+import type { ServiceConfig } from '../config/config.js';
 import { Keyring } from '../crypto/envelope.js';
 import { createDatabase, type Db } from '../db/database.js';
 import { NotificationListener } from '../db/notification-listener.js';
@@ -13,13 +13,13 @@ import { TenantService } from '../tenants/service.js';
 import { VirgilCardPublisher } from '../virgil/cards.js';
 import type { AppContext } from './context.js';
 
-export interface OwnedAppContext extends AppContext {
+export interface OwnedAppContext<C extends ServiceConfig = ServiceConfig> extends AppContext<C> {
   /** Closes what this context opened (listener, pool); not the reconcile requester. */
   close(): Promise<void>;
 }
 
-export async function createAppContext(
-  config: Config,
+export async function createAppContext<C extends ServiceConfig>(
+  config: C,
   opts: {
     log: Logger;
     databaseUrl: string;
@@ -31,7 +31,7 @@ export async function createAppContext(
     reconcile: ReconcileRequester | ((db: Db, notifications: NotificationListener) => ReconcileRequester);
     poolName?: string;
   },
-): Promise<OwnedAppContext> {
+): Promise<OwnedAppContext<C>> {
   const { db, pool, close: closeDb } = createDatabase(opts.databaseUrl, { max: config.databasePoolSize, applicationName: opts.poolName });
   const keyring = new Keyring(config.masterKeys);
   const virgil = new VirgilCardPublisher(opts.virgilApiUrl);

@@ -4,7 +4,7 @@
  */
 import type { Logger } from 'pino';
 import type pg from 'pg';
-import type { Config } from '../config/config.js';
+import type { ApiConfig, ServiceConfig } from '../config/config.js';
 import type { Keyring } from '../crypto/envelope.js';
 import type { Db } from '../db/database.js';
 import type { NotificationListener } from '../db/notification-listener.js';
@@ -13,8 +13,9 @@ import type { TenantService } from '../tenants/service.js';
 import type { VirgilCardPublisher } from '../virgil/cards.js';
 import type { ReconcileRequester } from '../groups/reconcile-requester.js';
 
-export interface AppContext {
-  config: Config;
+/** `C`: the settings of the process it serves (ApiConfig, WorkerConfig, or both in development). */
+export interface AppContext<C extends ServiceConfig = ServiceConfig> {
+  config: C;
   db: Db;
   pool: pg.Pool;
   keyring: Keyring;
@@ -30,3 +31,6 @@ export interface AppContext {
   /** This process's LISTEN connection: caches that other processes invalidate subscribe here. */
   notifications: NotificationListener;
 }
+
+/** What the HTTP apps are built from. */
+export type ApiContext = AppContext<ApiConfig>;

@@ -12,7 +12,7 @@
  */
 import { createVerifier, TokenError } from 'fast-jwt';
 import type { TenantRuntime } from '../tenants/types.js';
-import { isValidCallerId } from '../lib/ids.js';
+import { ID_RULE, isValidId } from '../lib/ids.js';
 
 export type CallerTokenFailureCode = 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'AUTH_MISCONFIGURED';
 
@@ -67,7 +67,7 @@ export function buildCallerTokenVerifier(userAuth: TenantRuntime['userAuth']): C
   const requiredClaims = ['exp'];
   if (settings.issuer) requiredClaims.push('iss');
   if (settings.audience) requiredClaims.push('aud');
-  const missingUid = failure('TOKEN_INVALID', `The token has no usable "${settings.uidClaim}" claim (1-255 visible ASCII characters)`);
+  const missingUid = failure('TOKEN_INVALID', `The token has no usable "${settings.uidClaim}" claim (${ID_RULE})`);
   const missingClaim = failure('TOKEN_INVALID', `The token lacks a required claim (${requiredClaims.join(', ')})`);
   const uidClaim = settings.uidClaim;
 
@@ -92,7 +92,7 @@ export function buildCallerTokenVerifier(userAuth: TenantRuntime['userAuth']): C
       return mapError(err);
     }
     const uid = Object.hasOwn(payload, uidClaim) ? payload[uidClaim] : undefined;
-    return isValidCallerId(uid) ? uid : missingUid;
+    return isValidId(uid) ? uid : missingUid;
   };
 }
 

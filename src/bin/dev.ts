@@ -8,11 +8,13 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { createLogger } from '../lib/logger.js';
 import type { OwnedAppContext } from '../app/build-context.js';
-import { dataDirFrom, loadConfig, ConfigError } from '../config/config.js';
+import { dataDirFrom, loadDevConfig, ConfigError, type DevConfig } from '../config/config.js';
+import { loadEnvFileIfPresent } from '../config/env-file.js';
 import { startEmbeddedPostgres } from '../db/embedded-postgres.js';
 import { startEmulator, type RunningEmulator } from '../http/emulator/index.js';
 import { buildAdminApp, buildApp } from '../http/app.js';
 import { startWorker } from '../reconcile/worker.js';
+import { tenantExists } from '../tenants/tenant-repository.js';
 import { loadDevSecrets, type DevSecrets } from './dev-secrets.js';
 import { exitOnStartupError } from './fatal.js';
 import { closeOnSignal, migrateDatabase, openContext } from './services.js';
@@ -20,9 +22,8 @@ import { demoCallerToken } from './demo-token.js';
 
 const DEMO_APP_ID = 'demo';
 
-async function ensureDemoTenant(ctx: OwnedAppContext, emulator: RunningEmulator, secrets: DevSecrets, log: Logger): Promise<boolean> {
-  const exists = await ctx.db.selectFrom('tenants').select('app_id').where('app_id', '=', DEMO_APP_ID).executeTakeFirst();
-  if (exists) return true;
+async function ensureDemoTenant(ctx: OwnedAppContext<DevConfig>, emulator: RunningEmulator, secrets: DevSecrets, log: Logger): Promise<boolean> {
+  if (await tenantExists(ctx.db, DEMO_APP_ID)) return true;
   const virgil = await emulator.createApp();
   await ctx.tenantService.onboard({
     appId: DEMO_APP_ID,
@@ -35,8 +36,9 @@ async function ensureDemoTenant(ctx: OwnedAppContext, emulator: RunningEmulator,
 }
 
 try {
+  loadEnvFileIfPresent();
   const secrets = await loadDevSecrets(dataDirFrom(process.env));
-  const config = loadConfig(process.env, { adminToken: secrets.adminToken, masterKeys: secrets.masterKeys });
+  const config = loadDevConfig(process.env, { adminToken: secrets.adminToken, masterKeys: secrets.masterKeys });
   if (config.mode === 'production') throw new ConfigError('NODE_ENV', 'npm run dev is for development; use npm start in production');
   const log = createLogger({ level: config.logLevel, pretty: process.stdout.isTTY, name: 'dev' });
   const closers: Array<() => Promise<unknown>> = [];
@@ -59,9 +61,9 @@ try {
     virgilApiUrl = emulator.url;
   }
 
-  const ctx = await openContext(config, log, { databaseUrl, virgilApiUrl }, 'e2ee-extension-dev');
-  closers.push(() => ctx.close(), () => ctx.reconcile.close());
-  const worker = await startWorker(ctx, { virgilApiUrl });
+  const { ctx, queue } = await openContext(config, log, { databaseUrl, virgilApiUrl }, 'e2ee-extension-dev');
+  closers.push(() => ctx.close(), () => queue.close());
+  const worker = await startWorker(ctx, { queue, virgilApiUrl });
   closers.push(() => worker.close());
   const app = await buildApp(ctx, { mountAdmin: config.adminPort === null });
   const apiUrl = await app.listen({ host: config.host, port: config.port });

@@ -2,16 +2,16 @@
  * `npm run rewrap-secrets`: after putting a new key FIRST in MASTER_KEYS (keeping the old ones),
  * re-seals every tenant secret with it. When it reports 0 values left, old keys can be removed.
  */
-import { loadConfig } from '../config/config.js';
+import { loadRewrapConfig } from '../config/config.js';
+import { loadEnvFileIfPresent } from '../config/env-file.js';
 import { Keyring } from '../crypto/envelope.js';
 import { createDatabase } from '../db/database.js';
 import { rewrapSecrets } from '../tenants/rewrap.js';
-import { ConfigError } from '../config/config.js';
 import { exitOnStartupError } from './fatal.js';
 
 try {
-  const config = loadConfig({ ADMIN_TOKENS: 'x'.repeat(16), ...process.env });
-  if (!config.databaseUrl) throw new ConfigError('DATABASE_URL', 'is required');
+  loadEnvFileIfPresent();
+  const config = loadRewrapConfig(process.env);
   const handle = createDatabase(config.databaseUrl, { max: 2 });
   const keyring = new Keyring(config.masterKeys);
   const result = await rewrapSecrets(handle.db, keyring);

@@ -5,7 +5,7 @@
 import closeWithGrace from 'close-with-grace';
 import type { Logger } from 'pino';
 import { createAppContext, type OwnedAppContext } from '../app/build-context.js';
-import type { Config } from '../config/config.js';
+import type { ServiceConfig } from '../config/config.js';
 import { ed25519Engine } from '../crypto/ed25519.js';
 import { createDatabase } from '../db/database.js';
 import { migrate } from '../db/migrator.js';
@@ -21,17 +21,22 @@ export async function migrateDatabase(databaseUrl: string, log: Logger): Promise
   }
 }
 
-export async function openContext(config: Config, log: Logger, urls: { databaseUrl: string; virgilApiUrl: string }, poolName: string): Promise<OwnedAppContext> {
+/** The process's context, and the queue it requests reconciles on (the worker takes jobs from it too). */
+export async function openContext<C extends ServiceConfig>(
+  config: C, log: Logger, urls: { databaseUrl: string; virgilApiUrl: string }, poolName: string,
+): Promise<{ ctx: OwnedAppContext<C>; queue: ReconcileQueue }> {
   // Correct either way, but node:crypto signs Virgil JWTs at about half libsodium's speed.
   if (ed25519Engine.unavailableReason !== null) {
     log.warn({ reason: ed25519Engine.unavailableReason }, 'libsodium (sodium-native) did not load; Ed25519 signatures fall back to node:crypto');
   }
-  return createAppContext(config, {
+  let queue: ReconcileQueue | null = null;
+  const ctx = await createAppContext(config, {
     log,
     ...urls,
     poolName,
-    reconcile: (db, notifications) => new ReconcileQueue({ redisUrl: config.redisUrl, databaseUrl: urls.databaseUrl, log, db, notifications }),
+    reconcile: (db, notifications) => (queue = new ReconcileQueue({ redisUrl: config.redisUrl, databaseUrl: urls.databaseUrl, log, db, notifications })),
   });
+  return { ctx, queue: queue! };
 }
 
 /** Closes in reverse order of opening when the process is asked to stop (SIGINT/SIGTERM). */

@@ -1,22 +1,20 @@
 /**
  * Configuration: read from the environment once at start, validated, and passed down as a frozen
- * object. Nothing else in the code reads process.env. A bad setting throws a ConfigError naming it,
- * which the entry points print as one line before exiting.
+ * object. Nothing else in the code reads process.env. Each process loads only the settings it uses
+ * (the API, the worker, `npm run dev` which runs both, and the migrate and re-wrap commands), so no
+ * process needs a placeholder for a setting it never reads. A bad setting throws a ConfigError naming
+ * it, which the entry points print as one line before exiting.
  */
 import path from 'node:path';
+import type { MasterKey } from '../crypto/envelope.js';
+import { VIRGIL_CLOUD_URL } from '../virgil/cards.js';
 
 export type RunMode = 'development' | 'production' | 'test';
 
-export interface MasterKey { id: string; key: Buffer }
-
-export interface Config {
+/** What every long-running process (API, worker) needs: the database, secrets, Virgil, the queue. */
+export interface ServiceConfig {
   mode: RunMode;
-  host: string;
-  port: number;
-  /** When set, the admin API listens on its own port instead of under /admin on the public one. */
-  adminPort: number | null;
-  adminHost: string;
-  adminTokens: string[];
+  logLevel: string;
   /** null: embedded PostgreSQL (development only). */
   databaseUrl: string | null;
   databasePoolSize: number;
@@ -24,19 +22,37 @@ export interface Config {
   redisUrl: string | null;
   /** null in development: the embedded emulator. Production default: Virgil Cloud. */
   virgilApiUrl: string | null;
-  emulatorPort: number;
   /** The first key seals new values; every key can open values sealed with it. */
   masterKeys: MasterKey[];
-  logLevel: string;
-  /** Git-ignored folder for development state (embedded PostgreSQL, generated keys). */
-  dataDir: string;
-  embeddedPostgresPort: number;
+  tenantCacheTtlSeconds: number;
+}
+
+export interface ApiConfig extends ServiceConfig {
+  host: string;
+  port: number;
+  /** When set, the admin API listens on its own port instead of under /admin on the public one. */
+  adminPort: number | null;
+  adminHost: string;
+  adminTokens: string[];
   trustProxy: boolean;
   bodyLimitBytes: number;
   rateLimit: { tenantPerMinute: number; userPerMinute: number; adminPerMinute: number };
-  tenantCacheTtlSeconds: number;
+}
+
+export interface WorkerConfig extends ServiceConfig {
   worker: { concurrency: number; sweepIntervalMs: number; webhookEventRetentionDays: number };
 }
+
+/** `npm run dev`: the API and the worker in one process, plus the embedded parts. */
+export interface DevConfig extends ApiConfig, WorkerConfig {
+  /** Git-ignored folder for development state (embedded PostgreSQL, generated keys, emulator data). */
+  dataDir: string;
+  embeddedPostgresPort: number;
+  emulatorPort: number;
+}
+
+export interface DatabaseCommandConfig { databaseUrl: string }
+export interface RewrapConfig extends DatabaseCommandConfig { masterKeys: MasterKey[] }
 
 export class ConfigError extends Error {
   constructor(readonly setting: string, message: string) {
@@ -45,10 +61,10 @@ export class ConfigError extends Error {
   }
 }
 
-export const VIRGIL_CLOUD_URL = 'https://api.virgilsecurity.com';
+export { VIRGIL_CLOUD_URL };
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
-type Env = Record<string, string | undefined>;
+export type Env = Record<string, string | undefined>;
 
 function str(env: Env, name: string): string | undefined {
   const v = env[name];
@@ -98,48 +114,58 @@ export function dataDirFrom(env: Env): string {
   return path.resolve(str(env, 'DATA_DIR') ?? '.data');
 }
 
-/**
- * Builds the configuration. In development, settings left unset fall back to embedded parts;
- * `devDefaults` supplies generated values (admin token, master key) kept in the data folder.
- */
-export function loadConfig(env: Env, devDefaults: { adminToken?: string; masterKeys?: string } = {}): Config {
-  const modeRaw = str(env, 'NODE_ENV') ?? 'development';
-  const mode: RunMode = modeRaw === 'production' ? 'production' : modeRaw === 'test' ? 'test' : 'development';
-  const isProd = mode === 'production';
+/** Generated values `npm run dev` keeps in its data folder, used when the setting is unset. */
+export interface DevDefaults { adminToken?: string; masterKeys?: string }
 
+function modeOf(env: Env): RunMode {
+  const raw = str(env, 'NODE_ENV') ?? 'development';
+  return raw === 'production' ? 'production' : raw === 'test' ? 'test' : 'development';
+}
+
+function masterKeysFrom(env: Env, fallback?: string): MasterKey[] {
+  const raw = str(env, 'MASTER_KEYS') ?? fallback;
+  if (!raw) throw new ConfigError('MASTER_KEYS', 'is required ("<keyId>:<base64 of 32 bytes>", comma-separated)');
+  return parseMasterKeys(raw);
+}
+
+function requiredDatabaseUrl(env: Env, hint = ''): string {
+  const databaseUrl = url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']);
+  if (!databaseUrl) throw new ConfigError('DATABASE_URL', `is required${hint}`);
+  return databaseUrl;
+}
+
+function serviceConfig(env: Env, devDefaults: DevDefaults, opts: { databaseRequired: boolean }): ServiceConfig {
+  const mode = modeOf(env);
+  const isProd = mode === 'production';
+  const databaseUrl = opts.databaseRequired || isProd
+    ? requiredDatabaseUrl(env, ' (npm run dev starts an embedded PostgreSQL instead)')
+    : url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']) ?? null;
+  const logLevel = str(env, 'LOG_LEVEL') ?? 'info';
+  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`);
+  return {
+    mode,
+    logLevel,
+    databaseUrl,
+    databasePoolSize: int(env, 'DATABASE_POOL_SIZE', 10, 1, 200),
+    redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']) ?? null,
+    virgilApiUrl: url(env, 'VIRGIL_API_URL', ['http:', 'https:'])?.replace(/\/+$/, '') ?? (isProd ? VIRGIL_CLOUD_URL : null),
+    masterKeys: masterKeysFrom(env, devDefaults.masterKeys),
+    tenantCacheTtlSeconds: int(env, 'TENANT_CACHE_TTL_SECONDS', 300, 1, 86_400),
+  };
+}
+
+function apiSettings(env: Env, devDefaults: DevDefaults, isProd: boolean): Omit<ApiConfig, keyof ServiceConfig> {
   const adminTokensRaw = str(env, 'ADMIN_TOKENS') ?? devDefaults.adminToken;
   if (!adminTokensRaw) throw new ConfigError('ADMIN_TOKENS', 'is required (comma-separated bearer tokens for the admin API)');
   const adminTokens = adminTokensRaw.split(',').map((s) => s.trim()).filter(Boolean);
   if (adminTokens.some((t) => t.length < 16)) throw new ConfigError('ADMIN_TOKENS', 'each token must be at least 16 characters');
-
-  const masterKeysRaw = str(env, 'MASTER_KEYS') ?? devDefaults.masterKeys;
-  if (!masterKeysRaw) throw new ConfigError('MASTER_KEYS', 'is required ("<keyId>:<base64 of 32 bytes>", comma-separated)');
-
-  const databaseUrl = url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']) ?? null;
-  if (isProd && !databaseUrl) throw new ConfigError('DATABASE_URL', 'is required in production');
-
-  const virgilApiUrl = url(env, 'VIRGIL_API_URL', ['http:', 'https:'])?.replace(/\/+$/, '') ?? (isProd ? VIRGIL_CLOUD_URL : null);
-
-  const logLevel = str(env, 'LOG_LEVEL') ?? 'info';
-  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`);
-
   const adminPortRaw = str(env, 'ADMIN_PORT');
-  const config: Config = {
-    mode,
+  return {
     host: str(env, 'HOST') ?? (isProd ? '0.0.0.0' : '127.0.0.1'),
     port: int(env, 'PORT', 3000, 0, 65535),
     adminPort: adminPortRaw === undefined ? null : int(env, 'ADMIN_PORT', 0, 0, 65535),
     adminHost: str(env, 'ADMIN_HOST') ?? '127.0.0.1',
     adminTokens,
-    databaseUrl,
-    databasePoolSize: int(env, 'DATABASE_POOL_SIZE', 10, 1, 200),
-    redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']) ?? null,
-    virgilApiUrl,
-    emulatorPort: int(env, 'EMULATOR_PORT', 8787, 0, 65535),
-    masterKeys: parseMasterKeys(masterKeysRaw),
-    logLevel,
-    dataDir: dataDirFrom(env),
-    embeddedPostgresPort: int(env, 'EMBEDDED_PG_PORT', 54329, 1, 65535),
     trustProxy: (str(env, 'TRUST_PROXY') ?? 'false') === 'true',
     bodyLimitBytes: int(env, 'BODY_LIMIT_BYTES', 256 * 1024, 1024, 10 * 1024 * 1024),
     rateLimit: {
@@ -147,12 +173,52 @@ export function loadConfig(env: Env, devDefaults: { adminToken?: string; masterK
       userPerMinute: int(env, 'RATE_LIMIT_USER_PER_MINUTE', 600, 1, 10_000_000),
       adminPerMinute: int(env, 'RATE_LIMIT_ADMIN_PER_MINUTE', 600, 1, 10_000_000),
     },
-    tenantCacheTtlSeconds: int(env, 'TENANT_CACHE_TTL_SECONDS', 300, 1, 86_400),
+  };
+}
+
+function workerSettings(env: Env): Omit<WorkerConfig, keyof ServiceConfig> {
+  return {
     worker: {
       concurrency: int(env, 'WORKER_CONCURRENCY', 4, 1, 64),
       sweepIntervalMs: int(env, 'OUTBOX_SWEEP_INTERVAL_MS', 5000, 100, 3_600_000),
       webhookEventRetentionDays: int(env, 'WEBHOOK_EVENT_RETENTION_DAYS', 30, 1, 3650),
     },
   };
-  return Object.freeze(config);
+}
+
+/** The API process (`npm start`). */
+export function loadApiConfig(env: Env): ApiConfig {
+  const service = serviceConfig(env, {}, { databaseRequired: true });
+  return Object.freeze({ ...service, ...apiSettings(env, {}, service.mode === 'production') });
+}
+
+/** The worker process (`npm run start:worker`). */
+export function loadWorkerConfig(env: Env): WorkerConfig {
+  return Object.freeze({ ...serviceConfig(env, {}, { databaseRequired: true }), ...workerSettings(env) });
+}
+
+/**
+ * `npm run dev` and the tests: both processes' settings in one. Settings left unset fall back to
+ * embedded parts; `devDefaults` supplies generated values (admin token, master key).
+ */
+export function loadDevConfig(env: Env, devDefaults: DevDefaults = {}): DevConfig {
+  const service = serviceConfig(env, devDefaults, { databaseRequired: false });
+  return Object.freeze({
+    ...service,
+    ...apiSettings(env, devDefaults, service.mode === 'production'),
+    ...workerSettings(env),
+    dataDir: dataDirFrom(env),
+    embeddedPostgresPort: int(env, 'EMBEDDED_PG_PORT', 54329, 1, 65535),
+    emulatorPort: int(env, 'EMULATOR_PORT', 8787, 0, 65535),
+  });
+}
+
+/** `npm run migrate`. */
+export function loadMigrateConfig(env: Env): DatabaseCommandConfig {
+  return Object.freeze({ databaseUrl: requiredDatabaseUrl(env) });
+}
+
+/** `npm run rewrap-secrets`. */
+export function loadRewrapConfig(env: Env): RewrapConfig {
+  return Object.freeze({ databaseUrl: requiredDatabaseUrl(env), masterKeys: masterKeysFrom(env) });
 }

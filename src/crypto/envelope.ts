@@ -7,16 +7,19 @@
  * Format: `ev1.<keyId>.<nonce b64url>.<ciphertext||tag b64url>`
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import type { MasterKey } from '../config/config.js';
+import { DomainError } from '../lib/errors.js';
+
+/** A master key and the id stored with every value it seals. */
+export interface MasterKey { id: string; key: Buffer }
 
 const VERSION = 'ev1';
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
 
-export class SecretDecryptionError extends Error {
+/** A stored secret does not open: our configuration (master keys) is wrong, retrying will not help. */
+export class SecretDecryptionError extends DomainError {
   constructor(message: string) {
-    super(message);
-    this.name = 'SecretDecryptionError';
+    super('misconfigured', 'SECRET_UNREADABLE', message);
   }
 }
 

@@ -1,7 +1,7 @@
 /**
  * Kysely table types, written by hand to match migrations/*.sql (the SQL is the source of truth).
  */
-import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+import type { ColumnType, Generated, Selectable, Updateable } from 'kysely';
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 type TimestampRequired = ColumnType<Date, Date | string, Date | string>;
@@ -54,7 +54,6 @@ export interface GroupsTable {
   deleted: ColumnType<boolean, boolean | undefined, boolean>;
   lifecycle_at: TimestampRequired;
   status: ColumnType<GroupStatus, GroupStatus | undefined, GroupStatus>;
-  virgil_exists: ColumnType<boolean, boolean | undefined, boolean>;
   virgil_members: ColumnType<string[], string[] | undefined, string[]>;
   pending_registration: ColumnType<string[], string[] | undefined, string[]>;
   last_error: Json<GroupError> | null;
@@ -103,6 +102,4 @@ export interface Database {
 }
 
 export type TenantRow = Selectable<TenantsTable>;
-export type NewTenantRow = Insertable<TenantsTable>;
 export type TenantUpdate = Updateable<TenantsTable>;
-export type GroupRow = Selectable<GroupsTable>;

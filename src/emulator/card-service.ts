@@ -2,7 +2,7 @@
  * Cards v5 semantics (virgil-protocol.md §3): publish with self-signature check and rotation,
  * search (non-revoked cards, superseded ones included so clients can link chains), get, revoke.
  */
-import { createHash } from 'node:crypto';
+import { cardIdOf } from '../virgil/cards.js';
 import { verifySelfSignature } from './card-signatures.js';
 import { badRequest, conflict, decodeBase64, ErrorCode, forbidden, notFound } from './errors.js';
 import type { AppCards, CardRecord, RawCardSignature } from './model.js';
@@ -30,9 +30,6 @@ function clientText(bytes: Buffer): string {
   return bytes.toString('latin1');
 }
 
-export function cardIdOf(contentText: string): string {
-  return createHash('sha512').update(Buffer.from(contentText, 'utf8')).digest().subarray(0, 32).toString('hex');
-}
 
 export async function publishCard(cards: AppCards, callerIdentity: string, model: RawSignedModel): Promise<CardRecord> {
   const contentText = clientText(decodeBase64(model.content_snapshot, 'content_snapshot'));

@@ -1,5 +1,5 @@
 /**
- * Pythia BrainKey: `POST /pythia/v1/brainkey {"blinded_password", "brainkey_id"?}` → `{"seed"}`.
+ * Pythia BrainKey's transform, behind `POST /pythia/v1/brainkey` (src/http/emulator/pythia.ts).
  *
  * The seed must be a genuine Pythia transform (the client deblinds it and derives the key pair that
  * encrypts its key backup), computed with a secret that never changes for this emulator (it is
@@ -8,20 +8,12 @@
  *
  * Uses the top-level @virgilsecurity/pythia-crypto 2.x, which loads its WASM without `fetch`.
  */
-import { Type, type Static } from '@sinclair/typebox';
-import type { FastifyInstance } from 'fastify';
 import type { VirgilPythiaCrypto } from '@virgilsecurity/pythia-crypto';
-import { callerOf, type EmulatorContext } from '../http/emulator/context.js';
-import { badRequest, decodeBase64, ErrorCode } from './errors.js';
+import { badRequest, ErrorCode } from './errors.js';
 import type { PythiaSecrets } from './model.js';
 
 /** Size of a blinded password produced by `Pythia.blind` (a compressed curve point). */
-const BLINDED_PASSWORD_LENGTH = 49;
-
-const BrainKeyBody = Type.Object({
-  blinded_password: Type.String({ maxLength: 1024 }),
-  brainkey_id: Type.Optional(Type.String({ maxLength: 1024 })),
-});
+export const BLINDED_PASSWORD_LENGTH = 49;
 
 export class PythiaTransformer {
   readonly #crypto: VirgilPythiaCrypto;
@@ -56,18 +48,4 @@ export class PythiaTransformer {
       throw badRequest(ErrorCode.PYTHIA_BLINDED_PASSWORD_INVALID, '`blinded_password` is not a valid blinded password.');
     }
   }
-}
-
-export function registerPythiaRoutes(app: FastifyInstance, context: EmulatorContext): void {
-  app.post('/pythia/v1/brainkey', { schema: { body: BrainKeyBody } }, async (request) => {
-    const caller = callerOf(request);
-    const body = request.body as Static<typeof BrainKeyBody>;
-    const blinded = decodeBase64(body.blinded_password, 'blinded_password');
-    // Checked here because the WASM library prints to stderr on malformed input.
-    if (blinded.length !== BLINDED_PASSWORD_LENGTH) {
-      throw badRequest(ErrorCode.PYTHIA_BLINDED_PASSWORD_INVALID, `\`blinded_password\` must be ${BLINDED_PASSWORD_LENGTH} bytes.`);
-    }
-    const tweak = PythiaTransformer.tweak(caller.appId, caller.identity, body.brainkey_id);
-    return { seed: context.pythia.transform(blinded, tweak).toString('base64') };
-  });
 }

@@ -8,10 +8,11 @@
  * Enqueueing is deduplicated per group, so sweeping a group that already has a job costs nothing.
  * Only active tenants are swept.
  */
-import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import { PeriodicTask } from '../lib/periodic-task.js';
 import type { Db } from '../db/database.js';
+import { groupsDueForSweep } from './group-repository.js';
+import { dueOutboxRequests, markEnqueued, type OutboxTarget } from './outbox-repository.js';
 
 export interface OutboxSweeperOptions {
   db: Db;
@@ -25,7 +26,7 @@ export interface OutboxSweeperOptions {
   batchSize?: number;
 }
 
-interface Target { tenant_id: string; guid: string; from_outbox: boolean }
+interface Target extends OutboxTarget { from_outbox: boolean }
 
 export class OutboxSweeper {
   readonly #opts: Required<OutboxSweeperOptions>;
@@ -70,39 +71,19 @@ export class OutboxSweeper {
         break;
       }
     }
-    if (done.length > 0) {
-      await db.updateTable('reconcile_outbox').set({ enqueued_at: sql`now()` })
-        .where(sql<boolean>`(tenant_id, guid) IN (SELECT * FROM unnest(${sql.val(done.map((d) => d.tenant_id))}::text[], ${sql.val(done.map((d) => d.guid))}::text[]))`)
-        .execute();
-    }
+    await markEnqueued(db, done);
     if (enqueued > 0) this.#opts.log.debug({ enqueued }, 'outbox sweep enqueued groups');
     return enqueued;
   }
 
   async #targets(db: Db, limit: number): Promise<Target[]> {
     const { redeliverAfterMs, pendingRecheckMs, intervalMs } = this.#opts;
-    const { rows } = await sql<Target>`
-      (SELECT o.tenant_id, o.guid, true AS from_outbox
-         FROM reconcile_outbox o JOIN tenants t ON t.app_id = o.tenant_id AND t.status = 'active'
-        WHERE o.enqueued_at IS NULL OR o.enqueued_at < now() - make_interval(secs => ${redeliverAfterMs / 1000})
-        ORDER BY o.requested_at LIMIT ${limit})
-      UNION ALL
-      (SELECT g.tenant_id, g.guid, false AS from_outbox
-         FROM groups g JOIN tenants t ON t.app_id = g.tenant_id AND t.status = 'active'
-        WHERE ((g.synced_version < g.desired_version
-                AND g.updated_at < now() - make_interval(secs => ${intervalMs / 1000})
-                AND (g.retry_at IS NULL OR g.retry_at <= now())
-                AND NOT EXISTS (SELECT 1 FROM reconcile_outbox o WHERE o.tenant_id = g.tenant_id AND o.guid = g.guid))
-               OR (g.status = 'failed' AND g.retry_at <= now()))
-        ORDER BY g.updated_at LIMIT ${limit})
-      UNION ALL
-      (SELECT g.tenant_id, g.guid, false AS from_outbox
-         FROM groups g JOIN tenants t ON t.app_id = g.tenant_id AND t.status = 'active'
-        WHERE g.status = 'pending' AND g.synced_version >= g.desired_version AND NOT g.deleted
-          AND g.updated_at < now() - make_interval(secs => ${pendingRecheckMs / 1000})
-        ORDER BY g.updated_at LIMIT ${limit})
-    `.execute(db);
-    return rows;
+    const requested = await dueOutboxRequests(db, { redeliverAfterMs, limit });
+    const due = await groupsDueForSweep(db, { staleAfterMs: intervalMs, pendingRecheckMs, limit });
+    return [
+      ...requested.map((r) => ({ ...r, from_outbox: true })),
+      ...due.map((g) => ({ ...g, from_outbox: false })),
+    ];
   }
 
   async stop(): Promise<void> {

@@ -12,12 +12,11 @@
  * While a set is (re)loading, or when a tenant has more pending uids than `maxUids`, the answer is
  * "unknown" and the caller asks the database as before, so nothing is missed.
  */
-import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Db } from '../db/database.js';
 import type { NotificationListener } from '../db/notification-listener.js';
+import { pendingUids, PENDING_REGISTRATION_CHANNEL } from './group-repository.js';
 
-export const PENDING_REGISTRATION_CHANNEL = 'pending_registration';
 
 export interface PendingRegistrationsOptions {
   /** Reload a tenant's set at least this often, in case a notification was lost (default 60 s). */
@@ -103,12 +102,8 @@ export class PendingRegistrations {
 
   /** The tenant's distinct pending uids, or null when there are more than maxUids. */
   async #query(tenantId: string): Promise<Set<string> | null> {
-    const rows = await sql<{ uid: string }>`
-      SELECT DISTINCT p.uid FROM groups g, unnest(g.pending_registration) AS p(uid)
-      WHERE g.tenant_id = ${tenantId} AND NOT g.deleted AND g.pending_registration <> '{}'
-      LIMIT ${this.#maxUids + 1}`.execute(this.#db);
-    if (rows.rows.length > this.#maxUids) return null;
-    return new Set(rows.rows.map((r) => r.uid));
+    const uids = await pendingUids(this.#db, tenantId, this.#maxUids);
+    return uids.length > this.#maxUids ? null : new Set(uids);
   }
 
   close(): void {

@@ -1,6 +1,7 @@
 /**
- * The API side's handle on the group worker. Implementations enqueue a deduplicated reconcile job
- * (jobs carry only tenant id and guid, never secrets).
+ * How the group layer asks for a group to be reconciled. Declared here, implemented by the queue in
+ * src/reconcile (a deduplicated job carrying only tenant id and guid, never a secret), so intake
+ * and admin code depend on this contract and not on the queue.
  */
 export interface ReconcileRequester {
   /** Enqueue a reconcile of one group. Call only after the desired state has committed. */

@@ -8,10 +8,10 @@
  * a redelivery arriving after its row was pruned is accepted again and changes nothing.
  * Standard Webhooks deliveries older than the signature tolerance are refused before that anyway.
  */
-import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import { PeriodicTask } from '../lib/periodic-task.js';
 import type { Db } from '../db/database.js';
+import { pruneWebhookEvents } from './webhook-event-repository.js';
 
 export interface WebhookEventRetentionOptions {
   db: Db;
@@ -50,15 +50,7 @@ export class WebhookEventRetention {
     const { db, retentionDays, batchSize } = this.#opts;
     let pruned = 0;
     for (;;) {
-      // SKIP LOCKED: two workers pruning at once take different rows instead of waiting.
-      const { numAffectedRows } = await sql`
-        DELETE FROM webhook_events e USING (
-          SELECT id FROM webhook_events
-           WHERE received_at < now() - make_interval(days => ${retentionDays})
-           ORDER BY received_at LIMIT ${batchSize}
-             FOR UPDATE SKIP LOCKED) old
-         WHERE e.id = old.id`.execute(db);
-      const deleted = Number(numAffectedRows ?? 0);
+      const deleted = await pruneWebhookEvents(db, retentionDays, batchSize);
       pruned += deleted;
       if (deleted < batchSize) break;
     }

@@ -3,7 +3,7 @@
  * The admin API is mounted under /admin on the public app unless it runs on its own port.
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import type { AppContext } from '../app/context.js';
+import type { ApiContext } from '../app/context.js';
 import { registerErrorHandling } from './errors.js';
 import securityHeaders from './plugins/security-headers.js';
 import cors from './plugins/cors.js';
@@ -17,7 +17,7 @@ export interface BuildAppOptions {
   mountAdmin?: boolean;
 }
 
-function baseFastify(ctx: AppContext): FastifyInstance {
+function baseFastify(ctx: ApiContext): FastifyInstance {
   return Fastify({
     loggerInstance: ctx.log as unknown as FastifyBaseLogger,
     bodyLimit: ctx.config.bodyLimitBytes,
@@ -34,7 +34,7 @@ function baseFastify(ctx: AppContext): FastifyInstance {
   });
 }
 
-export async function buildApp(ctx: AppContext, opts: BuildAppOptions = {}): Promise<FastifyInstance> {
+export async function buildApp(ctx: ApiContext, opts: BuildAppOptions = {}): Promise<FastifyInstance> {
   const app = baseFastify(ctx);
   registerErrorHandling(app);
   await app.register(securityHeaders);
@@ -47,7 +47,7 @@ export async function buildApp(ctx: AppContext, opts: BuildAppOptions = {}): Pro
 }
 
 /** The admin API alone, for ADMIN_PORT. */
-export async function buildAdminApp(ctx: AppContext): Promise<FastifyInstance> {
+export async function buildAdminApp(ctx: ApiContext): Promise<FastifyInstance> {
   const app = baseFastify(ctx);
   registerErrorHandling(app);
   await app.register(securityHeaders);

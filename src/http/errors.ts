@@ -1,10 +1,27 @@
 /**
  * One error shape for every API: `{"error": {"code": "UPPER_SNAKE_CASE", "message", "details"?}}`.
- * Routes throw ApiError; Fastify's own errors (validation, body parsing, limits) are mapped to stable
- * codes here so that bad input is always a 4xx and never leaks internals.
+ * Domain code throws DomainError (src/lib/errors.ts), whose kind decides the status here and only
+ * here; HTTP-only failures that carry headers (authentication challenges, Retry-After) are
+ * ApiErrors. Fastify's own errors (validation, body parsing, limits) are mapped to stable codes, so
+ * bad input is always a 4xx and never leaks internals.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { DomainError, type ErrorKind } from '../lib/errors.js';
 import { exposeToPage } from './plugins/cors.js';
+
+/** The status of each kind of domain error. */
+export const STATUS_OF_KIND: Readonly<Record<ErrorKind, number>> = {
+  invalid: 400,
+  unauthenticated: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  too_large: 413,
+  unprocessable: 422,
+  rate_limited: 429,
+  unavailable: 503,
+  misconfigured: 503,
+};
 
 export class ApiError extends Error {
   constructor(
@@ -18,14 +35,6 @@ export class ApiError extends Error {
     this.name = 'ApiError';
   }
 }
-
-export const badRequest = (code: string, message: string, details?: Record<string, unknown>) => new ApiError(400, code, message, details);
-export const unauthorized = (code: string, message: string) => new ApiError(401, code, message);
-export const forbidden = (code: string, message: string) => new ApiError(403, code, message);
-export const notFound = (code: string, message: string) => new ApiError(404, code, message);
-export const conflict = (code: string, message: string) => new ApiError(409, code, message);
-export const unprocessable = (code: string, message: string, details?: Record<string, unknown>) => new ApiError(422, code, message, details);
-export const serviceUnavailable = (code: string, message: string) => new ApiError(503, code, message);
 
 export function errorBody(code: string, message: string, details?: Record<string, unknown>) {
   return { error: details === undefined ? { code, message } : { code, message, details } };
@@ -52,7 +61,10 @@ function validationDetails(err: FastifyError) {
   };
 }
 
-export function errorHandler(err: FastifyError | ApiError, request: FastifyRequest, reply: FastifyReply) {
+export function errorHandler(err: FastifyError | ApiError | DomainError, request: FastifyRequest, reply: FastifyReply) {
+  if (err instanceof DomainError) {
+    return reply.code(STATUS_OF_KIND[err.kind]).send(errorBody(err.code, err.message, err.details as Record<string, unknown> | undefined));
+  }
   if (err instanceof ApiError) {
     if (err.headers) {
       reply.headers(err.headers);

@@ -1,36 +1,28 @@
 /**
  * Sorting failures of a reconcile run into "retry later" and "record and stop".
  *
- * Errors are recognised by `name` and fields, never by class: e3kit-node carries its own copies of
- * virgil-sdk and keyknox, so `instanceof` against any class we could import is unreliable.
- *   - Virgil answered 5xx, 429, 408 or 401 (an expired token; a fresh one is signed next time),
- *     the network failed, PostgreSQL or the queue hiccupped → transient: BullMQ retries with backoff.
- *   - Virgil refused a well-formed request with another 4xx, or our own configuration is unusable
- *     (the service key does not open, the service card belongs to another key) → permanent.
+ *   - Our own errors (DomainError) by kind: `unavailable` and `rate_limited` are transient;
+ *     anything else (our configuration is unusable: the service key does not open, the service
+ *     card belongs to another key...) is permanent.
+ *   - E3Kit's errors by their fields: e3kit-node carries its own copies of virgil-sdk and keyknox,
+ *     so `instanceof` against any class we could import is unreliable. Virgil answered 5xx, 429,
+ *     408 or 401 (an expired token; a fresh one is signed next time), or the network failed →
+ *     transient; Virgil refused a well-formed request with another 4xx → permanent.
+ *   - PostgreSQL or the queue hiccupped → transient: BullMQ retries with backoff.
  * Unknown errors are treated as transient: retried a bounded number of times, then recorded.
  */
 import type { GroupError } from '../db/schema.js';
+import { DomainError, isTransient } from '../lib/errors.js';
 
 export type FailureKind = 'transient' | 'permanent';
 export interface Failure { kind: FailureKind; error: GroupError }
-
-/** A permanent failure detected by our own checks. */
-export class PermanentReconcileError extends Error {
-  constructor(readonly code: string, message: string) {
-    super(message);
-    this.name = 'PermanentReconcileError';
-  }
-}
 
 const NETWORK_CODES = new Set([
   'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH',
   'ENETUNREACH', 'ECONNABORTED', 'ESOCKETTIMEDOUT', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT',
 ]);
-const PERMANENT_CONFIGURATION_ERRORS: Record<string, string> = {
-  SecretDecryptionError: 'SERVICE_KEY_UNAVAILABLE',
-  ServiceKeyStorageError: 'SERVICE_KEY_UNAVAILABLE',
-  MissingPrivateKeyError: 'SERVICE_KEY_UNAVAILABLE',
-};
+/** E3Kit's own error when its key storage has no key for the identity. */
+const E3KIT_MISSING_KEY = 'MissingPrivateKeyError';
 const MAX_MESSAGE = 300;
 
 interface ErrorLike { name?: string; message?: string; code?: unknown; httpStatus?: unknown; status?: unknown; errno?: unknown }
@@ -50,14 +42,11 @@ export function classifyFailure(raw: unknown): Failure {
   const name = err.name ?? 'Error';
   const message = short(err.message ?? String(raw));
 
-  if (name === 'PermanentReconcileError' && typeof err.code === 'string') {
-    return { kind: 'permanent', error: { code: err.code, message } };
+  if (raw instanceof DomainError) {
+    return { kind: isTransient(raw) ? 'transient' : 'permanent', error: { code: raw.code, message } };
   }
-  if (PERMANENT_CONFIGURATION_ERRORS[name]) {
-    return { kind: 'permanent', error: { code: PERMANENT_CONFIGURATION_ERRORS[name], message } };
-  }
+  if (name === E3KIT_MISSING_KEY) return { kind: 'permanent', error: { code: 'SERVICE_KEY_UNAVAILABLE', message } };
 
-  if (name === 'ReconcileTimeoutError') return { kind: 'transient', error: { code: 'RECONCILE_TIMEOUT', message } };
 
   const status = virgilHttpStatus(err);
   if (status !== undefined) {

@@ -10,6 +10,7 @@
  * in any way is destroyed instead of returned to the pool (which also releases the lock).
  */
 import type pg from 'pg';
+import { DomainError } from '../lib/errors.js';
 
 /**
  * The connection holding the lock broke during the run: another run may have taken the group
@@ -23,10 +24,9 @@ export class GroupLockLostError extends Error {
 }
 
 /** The run took longer than allowed; the group was released (the run is abandoned). */
-export class ReconcileTimeoutError extends Error {
+export class ReconcileTimeoutError extends DomainError {
   constructor(timeoutMs: number) {
-    super(`the reconcile run did not finish within ${timeoutMs} ms`);
-    this.name = 'ReconcileTimeoutError';
+    super('unavailable', 'RECONCILE_TIMEOUT', `the reconcile run did not finish within ${timeoutMs} ms`);
   }
 }
 

@@ -16,7 +16,6 @@ export const RECONCILE_JOB = 'reconcile';
 /** A delayed nudge that enqueues a reconcile when it fires (pending members, registrations). */
 export const WAKE_JOB = 'wake';
 
-export type GroupJobName = typeof RECONCILE_JOB | typeof WAKE_JOB;
 
 export interface ReconcileGroupJob { tenantId: string; guid: string }
 export type WakeGroupJob = ReconcileGroupJob & { reason: WakeReason };

@@ -17,7 +17,7 @@ import { RECONCILE_JOB, WAKE_JOB, isReconcileGroupJob, type GroupJobData } from 
 import type { TenantDirectory } from '../tenants/directory.js';
 import { classifyFailure } from './failures.js';
 import { GroupLockLostError } from './group-lock.js';
-import { recordFailure } from '../groups/group-outcome.js';
+import { recordFailure } from '../groups/group-repository.js';
 import { reconcileGroup, type ReconcileDeps, type RunProgress } from './reconcile.js';
 
 export interface ProcessorOptions extends ReconcileDeps {
@@ -78,10 +78,6 @@ export function createGroupProcessor(opts: ProcessorOptions) {
       return result.outcome.status;
     } catch (err) {
       if (err instanceof DelayedError) throw err;
-      if ((err as Error | null)?.name === 'TenantUnavailableError') {
-        log.info({ tenantId, guid }, 'reconcile skipped: tenant missing or disabled');
-        return 'tenant-unavailable';
-      }
       if (err instanceof GroupLockLostError) {
         // Another run may own the group now: record nothing, let BullMQ retry.
         log.warn({ tenantId, guid }, 'reconcile run lost its group lock; nothing recorded');

@@ -15,13 +15,13 @@
  * here (e.g. while Redis is down).
  */
 import type { Logger } from 'pino';
-import { sql } from 'kysely';
 import { createDatabase, type DatabaseHandle, type Db } from '../db/database.js';
 import type { NotificationListener } from '../db/notification-listener.js';
 import { QueueConnection, type GroupQueue } from './queue-connection.js';
 import { RECONCILE_JOB, WAKE_JOB, reconcileJobOptions, wakeJobOptions, type WakeReason } from './jobs.js';
 import { PendingRegistrations, type PendingRegistrationsOptions } from '../groups/pending-registrations.js';
 import type { ReconcileRequester } from '../groups/reconcile-requester.js';
+import { groupsAwaiting } from '../groups/group-repository.js';
 
 export interface ReconcileQueueOptions {
   /** null: BullMQ on PostgreSQL (schema `bullmq` of databaseUrl). */
@@ -149,14 +149,9 @@ export class ReconcileQueue implements ReconcileRequester {
     if (!db) return;
     for (const [tenantId, uids] of batch) {
       try {
-        const rows = await db.selectFrom('groups').select('guid')
-          .where('tenant_id', '=', tenantId)
-          .where('deleted', '=', false)
-          .where(sql<boolean>`pending_registration && ${sql.val([...uids])}::text[]`)
-          .limit(MAX_GROUPS_PER_FLUSH)
-          .execute();
-        await Promise.all(rows.flatMap((row) => this.#userDelays.map((delay) =>
-          this.wake(tenantId, row.guid, `user-${delay}`, delay, 'user-active'))));
+        const guids = await groupsAwaiting(db, tenantId, [...uids], MAX_GROUPS_PER_FLUSH);
+        await Promise.all(guids.flatMap((guid) => this.#userDelays.map((delay) =>
+          this.wake(tenantId, guid, `user-${delay}`, delay, 'user-active'))));
       } catch (err) {
         // The pending-member backoff re-checks these groups anyway; this is only the fast path.
         this.#log.warn({ tenantId, err: (err as Error).message }, 'could not nudge groups of newly active users');

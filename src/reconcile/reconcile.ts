@@ -23,7 +23,7 @@ import type { Db } from '../db/database.js';
 import type { GroupStatus } from '../db/schema.js';
 import type { TenantRuntime } from '../tenants/types.js';
 import { withGroupLock } from './group-lock.js';
-import { loadGroupForReconcile, recordOutcome, type DesiredGroup, type GroupOutcome } from '../groups/group-outcome.js';
+import { readGroupSnapshot, recordOutcome, type GroupOutcome, type GroupSnapshot as DesiredGroup } from '../groups/group-repository.js';
 import type { ServiceIdentities, ServiceIdentity } from '../virgil/service-identities.js';
 import { addMembers, createOrLoadOwnGroup, findCards, loadOwnGroup, removeMembers, revokeAccess } from '../virgil/group-ops.js';
 
@@ -32,10 +32,13 @@ export const MAX_GROUP_MEMBERS = 99;
 
 export type VirgilStep = 'created' | 'removed' | 'added' | 'revoked' | 'deleted';
 
-/** Fault injection for reliability tests: called right after each change made on Virgil. */
-export interface ReconcileHooks {
-  afterVirgilChange?(step: VirgilStep, group: { tenantId: string; guid: string }): Promise<void> | void;
-}
+/**
+ * Told of every change a run makes on Virgil, right after it was made and before the run goes on:
+ * the worker logs each one (who lost or gained access to which group is what an operator audits),
+ * and reliability tests stop runs at exact points through the same seam. Awaited: a throwing
+ * observer fails the run there, as a crash at that point would.
+ */
+export type VirgilChangeObserver = (step: VirgilStep, group: { tenantId: string; guid: string }) => Promise<void> | void;
 
 export interface ReconcileDeps {
   db: Db;
@@ -44,7 +47,7 @@ export interface ReconcileDeps {
   /** A run still going after this long is abandoned (and retried). */
   runTimeoutMs: number;
   identities: ServiceIdentities;
-  hooks?: ReconcileHooks;
+  observeVirgilChange: VirgilChangeObserver;
 }
 
 export type ReconcileResult =
@@ -59,10 +62,10 @@ export async function reconcileGroup(
   deps: ReconcileDeps, tenant: TenantRuntime, guid: string, progress: RunProgress = { version: null },
 ): Promise<ReconcileResult> {
   const result = await withGroupLock(deps.pool, tenant.appId, guid, deps.runTimeoutMs, async (assertHeld): Promise<ReconcileResult> => {
-    const desired = await loadGroupForReconcile(deps.db, tenant.appId, guid);
+    const desired = await readGroupSnapshot(deps.db, tenant.appId, guid);
     if (!desired) return { kind: 'missing' };
     progress.version = desired.desiredVersion;
-    const outcome = await deps.identities.use(tenant.appId, (svc) => applyToVirgil(svc, tenant, desired, deps.hooks));
+    const outcome = await deps.identities.use(tenant, (svc) => applyToVirgil(svc, tenant, desired, deps.observeVirgilChange));
     // Record only while still holding the group: otherwise another run may have started.
     assertHeld();
     const recorded = await recordOutcome(deps.db, tenant.appId, guid, desired.desiredVersion, outcome);
@@ -71,14 +74,14 @@ export async function reconcileGroup(
   return result.locked ? result.value : { kind: 'locked' };
 }
 
-async function applyToVirgil(svc: ServiceIdentity, tenant: TenantRuntime, desired: DesiredGroup, hooks?: ReconcileHooks): Promise<GroupOutcome> {
-  const step = async (name: VirgilStep) => hooks?.afterVirgilChange?.(name, { tenantId: desired.tenantId, guid: desired.guid });
+async function applyToVirgil(svc: ServiceIdentity, tenant: TenantRuntime, desired: DesiredGroup, observe: VirgilChangeObserver): Promise<GroupOutcome> {
+  const step = async (name: VirgilStep) => observe(name, { tenantId: desired.tenantId, guid: desired.guid });
   const groupId = desired.identity;
 
   if (desired.deleted) {
     await svc.eThree.deleteGroup(groupId);
     await step('deleted');
-    return { status: 'deleted', virgilExists: false, virgilMembers: [], pendingRegistration: [], lastError: null, attempts: 0 };
+    return { status: 'deleted', virgilMembers: [], pendingRegistration: [], lastError: null, attempts: 0 };
   }
 
   const uidByIdentity = new Map<string, string>();
@@ -126,7 +129,6 @@ async function applyToVirgil(svc: ServiceIdentity, tenant: TenantRuntime, desire
   const samePending = pending.length === desired.pendingRegistration.length && pending.every((uid) => desired.pendingRegistration.includes(uid));
   return {
     status,
-    virgilExists: group !== null,
     virgilMembers,
     pendingRegistration: pending,
     lastError: overCapacity

@@ -1,31 +1,29 @@
 /**
- * The group-owner worker: a BullMQ worker on the group queue, the outbox sweeper, and the tenants'
- * service identities. `startWorker` returns a handle whose `close()` shuts down gracefully: no new
- * jobs, the running ones finish (bounded by a timeout), then the E3Kit instances and their LevelDB
- * caches are closed and removed.
+ * The group-owner worker: a BullMQ worker on the group queue, the outbox sweeper, the retention of
+ * stored webhook events, and the tenants' service identities. `startWorker` returns a handle whose
+ * `close()` shuts down gracefully: no new jobs, the running ones finish (bounded by a timeout),
+ * then the E3Kit instances and their LevelDB caches are closed and removed.
  *
- * The worker needs a ReconcileQueue to enqueue follow-ups and re-checks. It reuses `ctx.reconcile`
- * when that is one (same queue, same prefix as the API side), or opens its own.
+ * The caller hands in the ReconcileQueue (the one its API side requests reconciles on, when both
+ * run in one process) and closes it after the worker.
  */
 import type { AppContext } from '../app/context.js';
+import type { WorkerConfig } from '../config/config.js';
+import { setServiceCardId } from '../tenants/tenant-repository.js';
 import { OutboxSweeper, type OutboxSweeperOptions } from '../groups/outbox-sweeper.js';
-import { ReconcileQueue } from './reconcile-queue.js';
+import type { ReconcileQueue } from './reconcile-queue.js';
 import type { GroupWorker } from './queue-connection.js';
 import { cappedExponentialBackoff, DEFAULT_BACKOFF, type BackoffSettings } from './jobs.js';
 import { WebhookEventRetention } from '../groups/webhook-event-retention.js';
 import { createGroupProcessor, DEFAULT_PENDING_RECHECK_DELAYS_MS } from './processor.js';
-import type { ReconcileHooks } from './reconcile.js';
+import type { VirgilChangeObserver } from './reconcile.js';
 import { ServiceIdentities } from '../virgil/service-identities.js';
 
 export interface StartWorkerOptions {
   /** Parallel jobs in this process (default: config WORKER_CONCURRENCY). */
   concurrency?: number;
-  /** Queue to use; default ctx.reconcile if it is a ReconcileQueue, else a new one. */
-  queue?: ReconcileQueue;
-  /** Redis key prefix when a new queue is opened. */
-  prefix?: string;
-  /** Database URL for a new queue (default: DATABASE_URL, else the pool's connection string). */
-  databaseUrl?: string;
+  /** The group queue: jobs are taken from it, follow-ups and re-checks are added to it. */
+  queue: ReconcileQueue;
   /** Virgil base URL (default: the URL the card publisher uses, i.e. VIRGIL_API_URL or the emulator). */
   virgilApiUrl?: string;
   /** Retry backoff of failing runs (default 1 s doubling up to 60 s). */
@@ -45,7 +43,8 @@ export interface StartWorkerOptions {
    * again on another worker). Default 10 s, within the entry points' 15 s grace period.
    */
   shutdownTimeoutMs?: number;
-  hooks?: ReconcileHooks;
+  /** Also told of every change made on Virgil (after the worker's own log line). */
+  observeVirgilChange?: VirgilChangeObserver;
 }
 
 export interface RunningWorker {
@@ -56,24 +55,20 @@ export interface RunningWorker {
   close(opts?: { force?: boolean }): Promise<void>;
 }
 
-export async function startWorker(ctx: AppContext, opts: StartWorkerOptions = {}): Promise<RunningWorker> {
+export async function startWorker(ctx: AppContext<WorkerConfig>, opts: StartWorkerOptions): Promise<RunningWorker> {
   const log = ctx.log.child({ component: 'worker' });
-  const databaseUrl = opts.databaseUrl ?? ctx.config.databaseUrl ?? ctx.pool.options.connectionString;
-  if (!databaseUrl) throw new Error('startWorker: no database URL for the queue');
-
-  const ownQueue = !opts.queue && !(ctx.reconcile instanceof ReconcileQueue);
-  const queue = opts.queue ?? (ctx.reconcile instanceof ReconcileQueue
-    ? ctx.reconcile
-    : new ReconcileQueue({ redisUrl: ctx.config.redisUrl, databaseUrl, log, prefix: opts.prefix, db: ctx.db }));
-
+  const { queue } = opts;
   queue.useDatabase(ctx.db);
 
   const identities = new ServiceIdentities({
-    tenants: ctx.tenants,
-    tenantService: ctx.tenantService,
     virgilApiUrl: opts.virgilApiUrl ?? ctx.virgil.apiUrl,
     log,
+    onCardPublished: (tenantId, cardId) => setServiceCardId(ctx.db, tenantId, cardId),
   });
+  const observeVirgilChange: VirgilChangeObserver = async (step, group) => {
+    log.info({ tenantId: group.tenantId, guid: group.guid, step }, 'virgil group changed');
+    await opts.observeVirgilChange?.(step, group);
+  };
 
   const processor = createGroupProcessor({
     db: ctx.db,
@@ -82,7 +77,7 @@ export async function startWorker(ctx: AppContext, opts: StartWorkerOptions = {}
     tenants: ctx.tenants,
     identities,
     queue,
-    hooks: opts.hooks,
+    observeVirgilChange,
     pendingRecheckDelaysMs: opts.pendingRecheckDelaysMs ?? DEFAULT_PENDING_RECHECK_DELAYS_MS,
     lockRetryDelayMs: opts.lockRetryDelayMs ?? 1_000,
     failedRetryAfterMs: opts.failedRetryAfterMs ?? 60_000,
@@ -137,7 +132,6 @@ export async function startWorker(ctx: AppContext, opts: StartWorkerOptions = {}
         }
       }
       await identities.close();
-      if (ownQueue) await queue.close();
       log.info('group worker stopped');
     })();
     return closing;

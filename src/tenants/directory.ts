@@ -10,9 +10,9 @@ import type { Keyring } from '../crypto/envelope.js';
 import type { Db } from '../db/database.js';
 import type { NotificationListener } from '../db/notification-listener.js';
 import { buildTenantRuntime } from './runtime.js';
+import { findTenant, TENANT_CHANGED_CHANNEL } from './tenant-repository.js';
 import type { TenantRuntime } from './types.js';
 
-export const TENANT_CHANGED_CHANNEL = 'tenant_changed';
 /** Unknown app ids are remembered briefly so a flood of them does not reach the database. */
 const NEGATIVE_TTL_MS = 5_000;
 const MAX_ENTRIES = 10_000;
@@ -55,7 +55,7 @@ export class TenantDirectory {
 
   async #load(appId: string): Promise<TenantRuntime | null> {
     const generation = this.#generation;
-    const row = await this.db.selectFrom('tenants').selectAll().where('app_id', '=', appId).executeTakeFirst();
+    const row = await findTenant(this.db, appId);
     const value = row ? buildTenantRuntime(row, this.keyring) : null;
     if (generation !== this.#generation) return value;
     if (this.#cache.size >= MAX_ENTRIES) this.#cache.delete(this.#cache.keys().next().value!);

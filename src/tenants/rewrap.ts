@@ -6,31 +6,28 @@
 import type { Keyring } from '../crypto/envelope.js';
 import type { Db } from '../db/database.js';
 import type { SealedField } from './runtime.js';
-import { notifyChanged } from './service.js';
+import { findTenant, listTenantIds, replaceSealedValues } from './tenant-repository.js';
 
 const SEALED_FIELDS: SealedField[] = ['virgil_app_key', 'identity_secret', 'service_private_key', 'user_auth_key', 'webhook_basic_password', 'webhook_signing_secret'];
 
 export interface RewrapResult { tenants: number; values: number }
 
 export async function rewrapSecrets(db: Db, keyring: Keyring): Promise<RewrapResult> {
-  const ids = await db.selectFrom('tenants').select('app_id').orderBy('app_id').execute();
+  const ids = await listTenantIds(db);
   let values = 0;
-  for (const { app_id } of ids) {
+  for (const appId of ids) {
     values += await db.transaction().execute(async (trx) => {
-      const row = await trx.selectFrom('tenants').selectAll().where('app_id', '=', app_id).forUpdate().executeTakeFirst();
+      const row = await findTenant(trx, appId, { forUpdate: true });
       if (!row) return 0;
       const patch: Partial<Record<SealedField, string>> = {};
       for (const field of SEALED_FIELDS) {
         const sealed = row[field];
         if (!sealed) continue;
-        const rewrapped = keyring.rewrap(sealed, { tenant: app_id, field });
+        const rewrapped = keyring.rewrap(sealed, { tenant: appId, field });
         if (rewrapped) patch[field] = rewrapped;
       }
       const n = Object.keys(patch).length;
-      if (n > 0) {
-        await trx.updateTable('tenants').set(patch).where('app_id', '=', app_id).execute();
-        await notifyChanged(trx, app_id);
-      }
+      if (n > 0) await replaceSealedValues(trx, appId, patch);
       return n;
     });
   }

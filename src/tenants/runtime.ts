@@ -1,6 +1,8 @@
 /**
- * Turns a tenant row into the decoded form the request path uses (TenantRuntime) and the public
- * admin view (TenantView). Decryption happens here and only here.
+ * Turns a tenant row into the decoded form the API and the worker use (TenantRuntime) and the
+ * public admin view (TenantView). Sealed values are opened here and only here: the service key is
+ * kept sealed in the runtime and opened on each use, so API processes that never need it hold no
+ * plaintext copy of it.
  */
 import type { Keyring } from '../crypto/envelope.js';
 import { groupIdentity, userIdentity } from '../crypto/identity.js';
@@ -29,6 +31,8 @@ export function buildTenantRuntime(row: TenantRow, keyring: Keyring): TenantRunt
     virgilAppKeyId: row.virgil_app_key_id,
     jwtSigner: new VirgilJwtSigner({ appId: row.virgil_app_id, appKeyId: row.virgil_app_key_id, appKey, ttlSeconds: row.jwt_ttl_seconds }),
     serviceIdentity: row.service_identity,
+    serviceCardId: row.service_card_id,
+    servicePrivateKey: () => openField(keyring, row, 'service_private_key', row.service_private_key),
     userIdentity: (uid) => userIdentity(secret, uid),
     groupIdentity: (guid) => groupIdentity(secret, guid),
     userAuth: { settings: row.user_auth, key: openField(keyring, row, 'user_auth_key', row.user_auth_key) },

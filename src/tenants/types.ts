@@ -64,7 +64,7 @@ export interface TenantView {
   disabledAt: string | null;
 }
 
-/** Decoded tenant for the hot path. A new object is built whenever the tenant changes. */
+/** Decoded tenant for the API and the worker. A new object is built whenever the tenant changes. */
 export interface TenantRuntime {
   appId: string;
   status: 'active' | 'disabled';
@@ -74,6 +74,9 @@ export interface TenantRuntime {
   /** Signs Virgil JWTs with the tenant's APP_KEY and TTL. */
   jwtSigner: VirgilJwtSigner;
   serviceIdentity: string;
+  serviceCardId: string | null;
+  /** The service identity's private key (base64 PKCS#8), opened from its sealed form on each call. */
+  servicePrivateKey(): string;
   userIdentity(uid: string): string;
   groupIdentity(guid: string): string;
   userAuth: { settings: UserAuthSettings; key: string };

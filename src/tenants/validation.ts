@@ -3,7 +3,7 @@
  * auth key must fit the pinned algorithm, signing secrets must decode. Failures are 422s.
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import { unprocessable } from '../http/errors.js';
+import { unprocessable } from '../lib/errors.js';
 import type { UserAuthSettings } from '../db/schema.js';
 import { importEd25519PrivateKey } from '../virgil/keys.js';
 import type { UserAuthInput, WebhooksInput } from './types.js';

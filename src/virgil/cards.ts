@@ -4,28 +4,30 @@
  * Cards are built and self-signed with node:crypto (Ed25519, the E3Kit default key type).
  */
 import { createHash, type KeyObject } from 'node:crypto';
+import { unavailable, unprocessable } from '../lib/errors.js';
 import { VirgilJwtSigner, virgilSign } from './jwt.js';
 import { exportPublicKeyBase64 } from './keys.js';
+
+/** Virgil Cloud's base URL: E3Kit's built-in default, and the production default of VIRGIL_API_URL. */
+export const VIRGIL_CLOUD_URL = 'https://api.virgilsecurity.com';
 
 const AGENT = 'e2ee-extension;js;Node20/linux;0.1.0';
 const TIMEOUT_MS = 10_000;
 
 export interface VirgilAppCredentials { appId: string; appKeyId: string; appKey: KeyObject }
 
-/** Virgil refused the app credentials (401): wrong APP_ID, APP_KEY_ID or APP_KEY. */
-export class VirgilCredentialsRejectedError extends Error { override name = 'VirgilCredentialsRejectedError'; }
-/** Virgil answered 4xx to a well-formed request. */
-export class VirgilRequestRejectedError extends Error {
-  override name = 'VirgilRequestRejectedError';
-  constructor(message: string, readonly status: number, readonly code: number | null) { super(message); }
+/**
+ * A card's id: the first 32 bytes of SHA-512 over its content snapshot text (UTF-8), in hex — the
+ * rule of the Virgil SDKs, shared by our publisher, the emulator and the tests.
+ */
+export function cardIdOf(contentText: string): string {
+  return createHash('sha512').update(Buffer.from(contentText, 'utf8')).digest().subarray(0, 32).toString('hex');
 }
-/** Network failure, timeout, 429 or 5xx: worth retrying later. */
-export class VirgilUnavailableError extends Error { override name = 'VirgilUnavailableError'; }
 
-export function cardIdOf(contentSnapshotBase64: string): string {
-  const text = Buffer.from(contentSnapshotBase64, 'base64').toString('latin1');
-  return createHash('sha512').update(Buffer.from(text, 'utf8')).digest().subarray(0, 32).toString('hex');
-}
+/** Virgil refused the app credentials (401): wrong APP_ID, APP_KEY_ID or APP_KEY. */
+const credentialsRejected = () => unprocessable('VIRGIL_CREDENTIALS_REJECTED', 'Virgil rejected the app credentials (check APP_ID, APP_KEY_ID and APP_KEY)');
+/** Network failure, timeout, 429 or 5xx: worth retrying later. */
+const virgilUnavailable = () => unavailable('VIRGIL_UNAVAILABLE', 'Virgil Cloud is unavailable; try again later');
 
 export class VirgilCardPublisher {
   constructor(readonly apiUrl: string) {}
@@ -42,7 +44,7 @@ export class VirgilCardPublisher {
     const signature = virgilSign(Buffer.from(content, 'utf8'), privateKey).toString('base64');
     const body = { content_snapshot: snapshot, signatures: [{ signer: 'self', signature }] };
     await this.#call(app, identity, '/card/v5', body);
-    return cardIdOf(snapshot);
+    return cardIdOf(content);
   }
 
   /** Returns the raw cards published for `identity` (an authenticated call: proves credentials). */
@@ -65,20 +67,18 @@ export class VirgilCardPublisher {
         body: JSON.stringify(body),
         signal: AbortSignal.timeout(TIMEOUT_MS),
       });
-    } catch (err) {
-      throw new VirgilUnavailableError(`Virgil is unreachable: ${(err as Error).message}`);
+    } catch {
+      throw virgilUnavailable();
     }
     const text = await res.text().catch(() => '');
     if (res.ok) return text ? JSON.parse(text) : null;
-    let code: number | null = null;
     let message = res.statusText;
     try {
-      const parsed = JSON.parse(text) as { code?: number; message?: string };
-      code = typeof parsed.code === 'number' ? parsed.code : null;
+      const parsed = JSON.parse(text) as { message?: string };
       if (parsed.message) message = parsed.message;
     } catch { /* non-JSON error body */ }
-    if (res.status === 401) throw new VirgilCredentialsRejectedError(`Virgil rejected the app credentials: ${message}`);
-    if (res.status === 429 || res.status >= 500) throw new VirgilUnavailableError(`Virgil answered ${res.status}: ${message}`);
-    throw new VirgilRequestRejectedError(`Virgil answered ${res.status}: ${message}`, res.status, code);
+    if (res.status === 401) throw credentialsRejected();
+    if (res.status === 429 || res.status >= 500) throw virgilUnavailable();
+    throw unprocessable('VIRGIL_REQUEST_REJECTED', `Virgil answered ${res.status}: ${message}`);
   }
 }

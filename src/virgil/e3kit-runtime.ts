@@ -100,3 +100,21 @@ export function enableSelfSignatureVerification(eThree: EThreeInstance): void {
   const verifier = (eThree as unknown as { cardManager: { cardVerifier?: { verifySelfSignature: boolean } } }).cardManager.cardVerifier;
   if (verifier) verifier.verifySelfSignature = true;
 }
+
+interface Leveldown { status: string; close(callback: (error?: Error) => void): void }
+
+/**
+ * Closes an EThree instance's LevelDB group cache. E3Kit has no public close; the handle is reached
+ * through its internals (GroupManager → GroupLocalStorage → encrypt-down → leveldown). It opens in
+ * the background, so this first waits for the open to settle: removing the folder of a handle still
+ * opening makes levelup emit an unhandled 'error' that would end the process.
+ */
+export async function closeGroupStorage(eThree: EThreeInstance): Promise<void> {
+  const internals = eThree as unknown as { groupManager?: { _localGroupStorage?: { _encryptionLevel?: { db?: Leveldown } } } };
+  const db = internals.groupManager?._localGroupStorage?._encryptionLevel?.db;
+  // leveldown has no "opened" event to await; its status settles within milliseconds.
+  for (let waited = 0; db && (db.status === 'new' || db.status === 'opening') && waited < 5_000; waited += 5) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  if (db?.status === 'open') await new Promise<void>((resolve) => db.close(() => resolve()));
+}

@@ -9,6 +9,7 @@
  * `remove()`/`clear()` only make E3Kit forget its cached copy.
  */
 import { createPrivateKey, createPublicKey } from 'node:crypto';
+import { DomainError } from '../lib/errors.js';
 import type { E3kitModule } from './e3kit-runtime.js';
 
 type InitializeOptions = NonNullable<Parameters<E3kitModule['EThree']['initialize']>[1]>;
@@ -16,11 +17,10 @@ export type KeyEntryStorage = NonNullable<InitializeOptions['keyEntryStorage']>;
 type KeyEntry = NonNullable<Awaited<ReturnType<KeyEntryStorage['load']>>>;
 type SaveParams = Parameters<KeyEntryStorage['save']>[0];
 
-/** Refusals carry stable names: E3Kit's own checks compare error names, not classes. */
-export class ServiceKeyStorageError extends Error {
+/** E3Kit tried to replace or change the service key: a permanent refusal, never retried. */
+export class ServiceKeyStorageError extends DomainError {
   constructor(message: string) {
-    super(message);
-    this.name = 'ServiceKeyStorageError';
+    super('misconfigured', 'SERVICE_KEY_UNAVAILABLE', message);
   }
 }
 

@@ -4,29 +4,39 @@
  * when the tenant's config_version changes (an APP_KEY rotation changes how its tokens are signed).
  *
  *  - Tokens: Virgil JWTs for the service identity, signed with the tenant's APP_KEY.
- *  - Private key: SealedServiceKeyStorage (the encrypted database; nothing on disk).
+ *  - Private key: SealedServiceKeyStorage, opened from the tenant's sealed value (nothing on disk).
  *  - Group storage: E3Kit insists on a LevelDB directory; each instance gets its own directory
  *    under a per-process temporary folder (LevelDB allows one handle per directory per process),
  *    removed on close. It holds only a cache of group tickets; Keyknox is the source of truth.
  *  - apiUrl: omitted for Virgil Cloud (E3Kit then verifies Virgil's card signatures), set for any
  *    other URL (the emulator), where self-signatures are re-enabled.
  *
- * Uses are leased: an instance retired by a config change is closed once its last job is done.
+ * The caller hands in the tenant it already looked up (the tenant directory's runtime fits
+ * ServiceIdentityTenant), so a reconcile run reads its tenant once. Uses are leased: an instance
+ * retired by a config change is closed once its last job is done.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { VIRGIL_CLOUD_URL } from '../config/config.js';
-import type { TenantDirectory } from '../tenants/directory.js';
-import type { TenantService } from '../tenants/service.js';
-import { enableSelfSignatureVerification, loadE3kit, type EThreeInstance } from './e3kit-runtime.js';
-import { PermanentReconcileError } from '../reconcile/failures.js';
+import { DomainError, misconfigured } from '../lib/errors.js';
+import { closeGroupStorage, enableSelfSignatureVerification, loadE3kit, type EThreeInstance } from './e3kit-runtime.js';
+import { VIRGIL_CLOUD_URL } from './cards.js';
 import { SealedServiceKeyStorage } from './key-storage.js';
 
 export type EThree = EThreeInstance;
 export type VirgilCard = Parameters<EThree['loadGroup']>[1];
+
+/** What a service identity is built from (src/tenants' TenantRuntime has these). */
+export interface ServiceIdentityTenant {
+  readonly appId: string;
+  readonly configVersion: number;
+  readonly serviceIdentity: string;
+  readonly jwtSigner: { sign(identity: string): { token: string } };
+  /** base64 PKCS#8; opened on each call, kept by nobody. */
+  servicePrivateKey(): string;
+}
 
 export interface ServiceIdentity {
   readonly tenantId: string;
@@ -38,18 +48,10 @@ export interface ServiceIdentity {
 }
 
 export interface ServiceIdentitiesOptions {
-  tenants: Pick<TenantDirectory, 'get'>;
-  tenantService: Pick<TenantService, 'serviceCredentials' | 'setServiceCardId'>;
   virgilApiUrl: string;
   log: Logger;
-}
-
-/** The tenant is gone or disabled: its groups are left alone. */
-export class TenantUnavailableError extends Error {
-  constructor(readonly tenantId: string, readonly reason: 'missing' | 'disabled') {
-    super(`tenant ${tenantId} is ${reason}`);
-    this.name = 'TenantUnavailableError';
-  }
+  /** Records the card id after the worker (re)published a missing service card. */
+  onCardPublished(tenantId: string, cardId: string): Promise<void>;
 }
 
 interface Entry {
@@ -58,8 +60,6 @@ interface Entry {
   leases: number;
   retired: boolean;
 }
-
-interface Leveldown { status: string; close(callback: (error?: Error) => void): void }
 
 /** How long a retired instance stays open after its last use (E3Kit writes its cache without awaiting). */
 const RETIRE_GRACE_MS = 2_000;
@@ -73,19 +73,16 @@ export class ServiceIdentities {
   constructor(private readonly opts: ServiceIdentitiesOptions) {}
 
   /** Runs `fn` with the tenant's service identity; the instance is not closed while `fn` runs. */
-  async use<T>(tenantId: string, fn: (svc: ServiceIdentity) => Promise<T>): Promise<T> {
+  async use<T>(tenant: ServiceIdentityTenant, fn: (svc: ServiceIdentity) => Promise<T>): Promise<T> {
     if (this.#closed) throw new Error('service identities are closed');
-    const tenant = await this.opts.tenants.get(tenantId);
-    if (!tenant) throw new TenantUnavailableError(tenantId, 'missing');
-    if (tenant.status !== 'active') throw new TenantUnavailableError(tenantId, 'disabled');
-
+    const tenantId = tenant.appId;
     let entry = this.#entries.get(tenantId);
     if (entry && entry.configVersion !== tenant.configVersion) {
       this.#retire(tenantId, entry);
       entry = undefined;
     }
     if (!entry) {
-      const created: Entry = { configVersion: tenant.configVersion, leases: 0, retired: false, ready: this.#build(tenantId, tenant.configVersion) };
+      const created: Entry = { configVersion: tenant.configVersion, leases: 0, retired: false, ready: this.#build(tenant) };
       created.ready.catch(() => { if (this.#entries.get(tenantId) === created) this.#entries.delete(tenantId); });
       this.#entries.set(tenantId, created);
       entry = created;
@@ -120,12 +117,11 @@ export class ServiceIdentities {
     return path.join(this.#baseDir, `${name}-${randomBytes(4).toString('hex')}`);
   }
 
-  async #build(tenantId: string, configVersion: number): Promise<Instance> {
+  async #build(tenant: ServiceIdentityTenant): Promise<Instance> {
     const e3kit = await loadE3kit();
-    const credentials = await this.opts.tenantService.serviceCredentials(tenantId);
-    const identity = credentials.serviceIdentity;
-    const signer = credentials.jwtSigner;
-    const keyStorage = new SealedServiceKeyStorage(identity, async () => (await this.opts.tenantService.serviceCredentials(tenantId)).privateKey);
+    const { appId: tenantId, serviceIdentity: identity, jwtSigner: signer, configVersion } = tenant;
+    const privateKey = async () => openServiceKey(tenant);
+    const keyStorage = new SealedServiceKeyStorage(identity, privateKey);
     const groupStorageName = this.#groupStorageDir(tenantId, identity);
     const apiUrl = this.opts.virgilApiUrl;
     const eThree = await e3kit.EThree.initialize(async () => signer.sign(identity).token, {
@@ -138,9 +134,8 @@ export class ServiceIdentities {
     if (apiUrl !== VIRGIL_CLOUD_URL) enableSelfSignatureVerification(eThree);
     this.opts.log.info({ tenantId, configVersion }, 'service identity ready');
     return new Instance({
-      tenantId, identity, configVersion, eThree, groupStorageName,
-      privateKey: () => this.opts.tenantService.serviceCredentials(tenantId).then((c) => c.privateKey),
-      onCardPublished: (cardId) => this.opts.tenantService.setServiceCardId(tenantId, cardId),
+      tenantId, identity, configVersion, eThree, groupStorageName, privateKey,
+      onCardPublished: (cardId) => this.opts.onCardPublished(tenantId, cardId),
       log: this.opts.log,
     });
   }
@@ -154,6 +149,16 @@ export class ServiceIdentities {
     await Promise.all([...this.#closing]);
     if (this.#baseDir) rmSync(this.#baseDir, { recursive: true, force: true });
     this.#baseDir = null;
+  }
+}
+
+/** The sealed service key, opened; a key that does not open is our configuration's fault, not Virgil's. */
+function openServiceKey(tenant: ServiceIdentityTenant): string {
+  try {
+    return tenant.servicePrivateKey();
+  } catch (err) {
+    if (err instanceof DomainError) throw err;
+    throw misconfigured('SERVICE_KEY_UNAVAILABLE', `the service key of ${tenant.appId} does not open: ${(err as Error).message}`);
   }
 }
 
@@ -201,25 +206,13 @@ class Instance implements ServiceIdentity {
       if (card) await this.opts.onCardPublished(card.id).catch(() => {});
     }
     const card = matching(cards);
-    if (!card) {
-      throw new PermanentReconcileError('SERVICE_CARD_MISMATCH', 'the service identity card on Virgil does not match the stored service key');
-    }
+    if (!card) throw misconfigured('SERVICE_CARD_MISMATCH', 'the service identity card on Virgil does not match the stored service key');
     return card;
   }
 
-  /**
-   * Closes the LevelDB handle and removes its directory. E3Kit has no public close; the handle is
-   * reached through its internals (GroupManager → GroupLocalStorage → encrypt-down → leveldown).
-   * It opens in the background, so wait for that to settle first: removing the folder of a handle
-   * still opening makes levelup emit an unhandled 'error' that would end the process.
-   */
+  /** Closes the LevelDB handle and removes its directory. */
   async close(): Promise<void> {
-    const db = (this.eThree as unknown as { groupManager?: { _localGroupStorage?: { _encryptionLevel?: { db?: Leveldown } } } })
-      .groupManager?._localGroupStorage?._encryptionLevel?.db;
-    for (let waited = 0; db && (db.status === 'new' || db.status === 'opening') && waited < 5_000; waited += 10) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    if (db?.status === 'open') await new Promise<void>((resolve) => db.close(() => resolve()));
+    await closeGroupStorage(this.eThree);
     rmSync(this.opts.groupStorageName, { recursive: true, force: true });
   }
 }

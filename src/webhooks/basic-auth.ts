@@ -1,9 +1,8 @@
 /**
  * HTTP Basic authentication of CometChat deliveries. Username and password are both compared in
- * constant time (SHA-256 digests have equal length, so timingSafeEqual never leaks lengths), and
- * both comparisons always run.
+ * constant time, and both comparisons always run.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { secretsEqual } from '../lib/constant-time.js';
 
 export interface BasicCredentials { username: string; password: string }
 
@@ -18,10 +17,8 @@ export function parseBasicAuthorization(header: string | undefined): BasicCreden
   return { username: decoded.slice(0, sep), password: decoded.slice(sep + 1) };
 }
 
-const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest();
-
 export function basicCredentialsMatch(given: BasicCredentials, expected: BasicCredentials): boolean {
-  const userOk = timingSafeEqual(digest(given.username), digest(expected.username));
-  const passOk = timingSafeEqual(digest(given.password), digest(expected.password));
+  const userOk = secretsEqual(given.username, expected.username);
+  const passOk = secretsEqual(given.password, expected.password);
   return userOk && passOk;
 }

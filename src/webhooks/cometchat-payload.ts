@@ -24,8 +24,9 @@ import { Type } from '@sinclair/typebox';
 import { canonicalJson, sha256Hex } from './canonical-json.js';
 import { isPlausibleEventTime, unixTimeToMs } from './event-time.js';
 import { MEMBER_EVENT_TYPES, type GroupEvent, type GroupEventType } from '../groups/group-event.js';
-import { MAX_ID_LENGTH, MAX_MEMBERS_PER_EVENT } from './limits.js';
-import { compileCheck, ID_PATTERN_SOURCE, isValidId, payloadInvalid } from './schema-check.js';
+import { ID_RULE, isValidId } from '../lib/ids.js';
+import { MAX_MEMBERS_PER_EVENT } from './limits.js';
+import { compileCheck, Id, payloadInvalid } from './schema-check.js';
 
 export const COMETCHAT_GROUP_TRIGGERS: Readonly<Record<string, GroupEventType>> = {
   group_created: 'group.created',
@@ -40,7 +41,6 @@ export const COMETCHAT_GROUP_TRIGGERS: Readonly<Record<string, GroupEventType>> 
   group_owner_transferred: 'group.owner_transferred',
 };
 
-const Id = Type.String({ minLength: 1, maxLength: MAX_ID_LENGTH, pattern: ID_PATTERN_SOURCE });
 const open = { additionalProperties: true } as const;
 
 const Envelope = Type.Object({
@@ -74,7 +74,7 @@ export function parseCometChatDelivery(body: unknown, receivedMs: number): Comet
   const members = Object.keys(data.members ?? {});
   const badUid = members.find((uid) => !isValidId(uid));
   if (badUid !== undefined) {
-    throw payloadInvalid(`data.members keys must be uids of 1-${MAX_ID_LENGTH} characters without control characters`);
+    throw payloadInvalid(`data.members keys must be uids of ${ID_RULE}`);
   }
   if (MEMBER_EVENT_TYPES.has(type) && members.length === 0) {
     throw payloadInvalid(`${envelope.trigger} must name at least one member in data.members`);

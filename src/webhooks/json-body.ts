@@ -2,9 +2,9 @@
  * Webhook bodies arrive as raw bytes (signatures are computed over them) and are parsed here, only
  * after the caller has been authenticated.
  */
-import { ApiError } from '../http/errors.js';
+import { invalid } from '../lib/errors.js';
 
-const malformed = (message: string) => new ApiError(400, 'MALFORMED_JSON', message);
+const malformed = (message: string) => invalid('MALFORMED_JSON', message);
 
 export function parseJsonBody(raw: unknown): unknown {
   if (!Buffer.isBuffer(raw) || raw.length === 0) throw malformed('Body must be a non-empty JSON document');

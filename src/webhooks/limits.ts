@@ -6,9 +6,6 @@
 /** Members named by one event (CometChat `members` keys, or the neutral `members` list). */
 export const MAX_MEMBERS_PER_EVENT = 1000;
 
-/** uids and guids: non-empty, at most this many UTF-16 code units, no control characters. */
-export const MAX_ID_LENGTH = 255;
-
 /**
  * Webhook bodies may list up to 1,000 members; a CometChat member object with name, avatar URL
  * and status is a few hundred bytes, so 1 MiB leaves room without being unbounded.

@@ -4,8 +4,9 @@
  */
 import type { Static, TSchema } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import { ApiError } from '../http/errors.js';
-import { MAX_ID_LENGTH } from './limits.js';
+import { Type } from '@sinclair/typebox';
+import { DomainError, invalid } from '../lib/errors.js';
+import { ID_PATTERN } from '../lib/ids.js';
 
 const MAX_REPORTED_ERRORS = 10;
 
@@ -22,15 +23,12 @@ export function compileCheck<T extends TSchema>(schema: T): (value: unknown) => 
   };
 }
 
-export function payloadInvalid(message: string, details?: Record<string, unknown>): ApiError {
-  return new ApiError(400, 'WEBHOOK_PAYLOAD_INVALID', message, details);
+export function payloadInvalid(message: string, details?: Record<string, unknown>): DomainError {
+  return invalid('WEBHOOK_PAYLOAD_INVALID', message, details);
 }
 
-/** uids and guids: what the platform uses, minus what would break storage or logs. */
-// eslint-disable-next-line no-control-regex
-const ID_PATTERN = /^[^\u0000-\u001f\u007f]+$/;
-export const ID_PATTERN_SOURCE = '^[^\\u0000-\\u001f\\u007f]+$';
-
-export function isValidId(value: unknown): value is string {
-  return typeof value === 'string' && value.length > 0 && value.length <= MAX_ID_LENGTH && ID_PATTERN.test(value);
-}
+/**
+ * A uid or guid (src/lib/ids.ts). A RegExp schema, not a `pattern` string: TypeBox compiles string
+ * patterns without the `u` flag the rule needs.
+ */
+export const Id = Type.RegExp(ID_PATTERN);

@@ -10,13 +10,11 @@
  * optional for group.created (the initial owner) and informational elsewhere.
  */
 import { Type } from '@sinclair/typebox';
-import { ApiError } from '../http/errors.js';
+import { invalid, unprocessable } from '../lib/errors.js';
 import { parseRfc3339, isPlausibleEventTime, RFC3339_PATTERN_SOURCE } from './event-time.js';
 import { GROUP_EVENT_TYPES, MEMBER_EVENT_TYPES, type GroupEvent, type GroupEventType } from '../groups/group-event.js';
-import { MAX_ID_LENGTH, MAX_MEMBERS_PER_EVENT } from './limits.js';
-import { compileCheck, ID_PATTERN_SOURCE, payloadInvalid } from './schema-check.js';
-
-const Id = Type.String({ minLength: 1, maxLength: MAX_ID_LENGTH, pattern: ID_PATTERN_SOURCE });
+import { MAX_MEMBERS_PER_EVENT } from './limits.js';
+import { compileCheck, Id, payloadInvalid } from './schema-check.js';
 
 export const StandardEventBody = Type.Object({
   type: Type.Union(GROUP_EVENT_TYPES.map((t) => Type.Literal(t))),
@@ -31,7 +29,7 @@ const KNOWN_TYPES: ReadonlySet<string> = new Set(GROUP_EVENT_TYPES);
 export function parseStandardEvent(body: unknown, webhookId: string, nowMs: number): GroupEvent {
   const type = (body as { type?: unknown } | null)?.type;
   if (typeof type === 'string' && !KNOWN_TYPES.has(type)) {
-    throw new ApiError(400, 'WEBHOOK_TYPE_UNSUPPORTED', `Unsupported event type "${type.slice(0, 100)}"`, { supported: [...GROUP_EVENT_TYPES] });
+    throw invalid('WEBHOOK_TYPE_UNSUPPORTED', `Unsupported event type "${type.slice(0, 100)}"`, { supported: [...GROUP_EVENT_TYPES] });
   }
   const event = checkBody(body);
   const eventType = event.type as GroupEventType;
@@ -49,7 +47,7 @@ export function parseStandardEvent(body: unknown, webhookId: string, nowMs: numb
 
   const occurredMs = parseRfc3339(event.occurredAt);
   if (!isPlausibleEventTime(occurredMs, nowMs)) {
-    throw new ApiError(422, 'WEBHOOK_OCCURRED_AT_INVALID', 'occurredAt must be a valid date-time between 2000-01-01 and five minutes from now');
+    throw unprocessable('WEBHOOK_OCCURRED_AT_INVALID', 'occurredAt must be a valid date-time between 2000-01-01 and five minutes from now');
   }
 
   const ownerMatters = eventType === 'group.created' || eventType === 'group.owner_transferred';

@@ -5,9 +5,10 @@
  * (several entries allow secret rotation), and a timestamp within ±5 minutes so a captured request
  * cannot be replayed later. Runs on the raw bytes: re-serialised JSON would not match.
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import { ApiError } from '../http/errors.js';
+import { macsEqual } from '../lib/constant-time.js';
+import { invalid, unauthenticated } from '../lib/errors.js';
 import { MAX_SIGNATURES, SIGNATURE_TOLERANCE_SECONDS } from './limits.js';
 
 export interface VerifiedDelivery {
@@ -21,7 +22,7 @@ const REQUIRED_HEADERS = ['webhook-id', 'webhook-timestamp', 'webhook-signature'
 const WEBHOOK_ID_PATTERN = /^[\x21-\x7e]{1,255}$/;
 const SECRET_PREFIX = 'whsec_';
 
-const unauthorized = (code: string, message: string, details?: Record<string, unknown>) => new ApiError(401, code, message, details);
+const unauthorized = unauthenticated;
 
 /** The HMAC key: the bytes the `whsec_` secret encodes. */
 export function signingKeyFromSecret(secret: string): Buffer {
@@ -47,7 +48,7 @@ export function verifyStandardWebhook(opts: { secret: string; headers: IncomingH
   const [id, timestampText, signatureHeader] = values as [string, string, string];
 
   if (!WEBHOOK_ID_PATTERN.test(id)) {
-    throw new ApiError(400, 'WEBHOOK_ID_INVALID', 'webhook-id must be 1-255 printable ASCII characters without spaces');
+    throw invalid('WEBHOOK_ID_INVALID', 'webhook-id must be 1-255 printable ASCII characters without spaces');
   }
   if (!/^\d{1,12}$/.test(timestampText)) {
     throw unauthorized('WEBHOOK_TIMESTAMP_INVALID', 'webhook-timestamp must be unix time in seconds');
@@ -65,7 +66,7 @@ export function verifyStandardWebhook(opts: { secret: string; headers: IncomingH
     if (comma < 0 || entry.slice(0, comma) !== 'v1') continue; // other schemes (e.g. v1a) are not ours
     const given = Buffer.from(entry.slice(comma + 1), 'base64');
     // No early exit: every listed signature is compared.
-    if (given.length === expected.length && timingSafeEqual(given, expected)) matched = true;
+    if (macsEqual(given, expected)) matched = true;
   }
   if (!matched) throw unauthorized('WEBHOOK_SIGNATURE_INVALID', 'No valid webhook-signature for this body');
   return { id, timestamp };

@@ -8,7 +8,7 @@ import { Writable } from 'node:stream';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { createAppContext, type OwnedAppContext } from '../../src/app/build-context.js';
 import { createLogger } from '../../src/lib/logger.js';
-import { loadConfig } from '../../src/config/config.js';
+import { loadDevConfig, type DevConfig } from '../../src/config/config.js';
 import type { ReconcileRequester } from '../../src/groups/reconcile-requester.js';
 import { buildApp } from '../../src/http/app.js';
 import { startEmulator, type RunningEmulator } from '../../src/http/emulator/index.js';
@@ -25,7 +25,7 @@ export interface TestAppOptions {
   /** Share a database (and master keys) with another test app, e.g. to test a second replica. */
   shareWith?: TestApp;
   emulator?: RunningEmulator;
-  /** Extra environment settings for loadConfig (e.g. RATE_LIMIT_USER_PER_MINUTE). */
+  /** Extra environment settings for loadDevConfig (e.g. RATE_LIMIT_USER_PER_MINUTE). */
   env?: Record<string, string>;
   logLevel?: string;
   /** Listen on a random loopback port (for clients that need a URL); `url` is set then. */
@@ -45,7 +45,7 @@ export interface OnboardedTenant {
 
 export interface TestApp {
   app: FastifyInstance;
-  ctx: OwnedAppContext;
+  ctx: OwnedAppContext<DevConfig>;
   emulator: RunningEmulator;
   databaseUrl: string;
   adminToken: string;
@@ -64,7 +64,7 @@ export async function startTestApp(t: Tap, opts: TestAppOptions = {}): Promise<T
   const databaseUrl = shared?.databaseUrl ?? (await createTestDatabase(t)).url;
   const adminToken = shared?.adminToken ?? randomBytes(24).toString('base64url');
   const masterKeys = shared?.masterKeys ?? `k1:${randomBytes(32).toString('base64')}`;
-  const config = loadConfig({
+  const config = loadDevConfig({
     NODE_ENV: 'test', ADMIN_TOKENS: adminToken, MASTER_KEYS: masterKeys, DATABASE_URL: databaseUrl,
     VIRGIL_API_URL: emulator.url, LOG_LEVEL: opts.logLevel ?? 'info', ...opts.env,
   });

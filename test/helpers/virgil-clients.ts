@@ -2,11 +2,11 @@
  * Real Virgil clients for end-to-end tests: Virgil JWTs signed like a backend would, and e3kit-node
  * instances with their own temporary key and group storage (LevelDB allows one handle per folder).
  */
-import { createHash } from 'node:crypto';
+import { cardIdOf } from '../../src/virgil/cards.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { enableSelfSignatureVerification, loadE3kit, type EThreeInstance, type EThreeOptions } from '../../src/virgil/e3kit-runtime.js';
+import { closeGroupStorage, enableSelfSignatureVerification, loadE3kit, type EThreeInstance, type EThreeOptions } from '../../src/virgil/e3kit-runtime.js';
 import { VirgilJwtSigner, virgilSign } from '../../src/virgil/jwt.js';
 import { generateEd25519KeyPair, importEd25519PrivateKey } from '../../src/virgil/keys.js';
 
@@ -50,40 +50,14 @@ export async function createE3Client(options: E3ClientOptions): Promise<EThreeIn
     ...options.options,
     apiUrl: options.apiUrl,
   });
-  // The constructor starts opening LevelDB in the background; deleting the folder before that
-  // finishes makes levelup emit an unhandled 'error' event that kills the process.
-  const groupStore = groupLeveldown(eThree);
-  await waitUntilSettled(groupStore);
   options.t?.teardown(async () => {
-    await closeLeveldown(groupStore);
+    await closeGroupStorage(eThree);
     await rm(dir, { recursive: true, force: true });
   });
   if (options.verifySelfSignatures !== false) enableSelfSignatureVerification(eThree);
   return eThree;
 }
 
-interface Leveldown {
-  status: string;
-  close(callback: (error?: Error) => void): void;
-}
-
-/** e3kit-node keeps its leveldown instance private: GroupManager → GroupLocalStorage → encrypt-down. */
-function groupLeveldown(eThree: EThreeInstance): Leveldown | undefined {
-  const internals = eThree as unknown as { groupManager?: { _localGroupStorage?: { _encryptionLevel?: { db?: Leveldown } } } };
-  return internals.groupManager?._localGroupStorage?._encryptionLevel?.db;
-}
-
-async function waitUntilSettled(db: Leveldown | undefined): Promise<void> {
-  for (let waited = 0; db && (db.status === 'new' || db.status === 'opening') && waited < 5000; waited += 5) {
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
-async function closeLeveldown(db: Leveldown | undefined): Promise<void> {
-  await waitUntilSettled(db);
-  if (db?.status !== 'open') return;
-  await new Promise<void>((resolve) => db.close(() => resolve()));
-}
 
 /**
  * Publishes a self-signed Ed25519 card for `identity` with plain HTTP (no e3kit): a cheap way to get
@@ -99,5 +73,5 @@ export async function publishTestCard(apiUrl: string, app: VirgilAppCredentials,
     body: JSON.stringify({ content_snapshot: Buffer.from(content).toString('base64'), signatures: [{ signer: 'self', signature: signature.toString('base64') }] }),
   });
   if (!response.ok) throw new Error(`card publish for ${identity} failed: HTTP ${response.status} ${await response.text()}`);
-  return { cardId: createHash('sha512').update(content).digest().subarray(0, 32).toString('hex'), privateKey };
+  return { cardId: cardIdOf(content), privateKey };
 }

@@ -5,13 +5,13 @@
 import { sql, type Kysely } from 'kysely';
 import type { Test } from 'tap';
 import type { Database } from '../../src/db/schema.js';
-import { loadGroupForReconcile } from '../../src/groups/group-outcome.js';
+import { readGroupSnapshot } from '../../src/groups/group-repository.js';
 import { createHmac, randomBytes } from 'node:crypto';
 
 /** A fresh Standard Webhooks secret (`whsec_` + base64 of 32 random bytes). */
 /** The desired state of a group as webhooks left it (what the worker reads), without the worker's own fields. */
 export async function desiredGroup(db: Kysely<Database>, tenantId: string, guid: string) {
-  const g = await loadGroupForReconcile(db, tenantId, guid);
+  const g = await readGroupSnapshot(db, tenantId, guid);
   return g && { guid: g.guid, identity: g.identity, ownerUid: g.ownerUid, deleted: g.deleted, members: g.desiredMembers, desiredVersion: Number(g.desiredVersion) };
 }
 

@@ -15,7 +15,7 @@ import { createE3Client, type Teardown } from './virgil-clients.js';
 import { basicAuthHeader, cometchatPayload, standardDelivery, standardEvent, type CometChatPayloadOptions } from './webhooks.js';
 
 /** Worker settings that keep tests fast: short backoffs, locks and sweeps. */
-export const FAST_WORKER: StartWorkerOptions = {
+export const FAST_WORKER: Omit<StartWorkerOptions, 'queue'> = {
   concurrency: 4,
   backoff: { baseMs: 100, capMs: 1_000 },
   pendingRecheckDelaysMs: [500, 1_000, 2_000],
@@ -31,7 +31,7 @@ export const FAST_WORKER: StartWorkerOptions = {
 export interface WorkerStackOptions {
   /** Redis URL; null for BullMQ on PostgreSQL. Default TEST_REDIS_URL. */
   redisUrl?: string | null;
-  worker?: StartWorkerOptions;
+  worker?: Omit<StartWorkerOptions, 'queue'>;
   app?: Omit<TestAppOptions, 'reconcile'>;
   /** Attempts per reconcile job before a group is marked failed. */
   attempts?: number;
@@ -44,7 +44,7 @@ export interface WorkerStack {
   worker: RunningWorker;
   logLines: string[];
   /** Stops the current worker (gracefully unless forced) and starts a new one. */
-  restartWorker(opts?: { force?: boolean; worker?: StartWorkerOptions }): Promise<RunningWorker>;
+  restartWorker(opts?: { force?: boolean; worker?: Omit<StartWorkerOptions, 'queue'> }): Promise<RunningWorker>;
 }
 
 export function testRedisUrl(): string {
@@ -154,8 +154,8 @@ export async function registeredUsers(t: Teardown, h: TestApp, tenant: Onboarded
 
 /** The tenant's service identity as a separate E3Kit client: reads Virgil's view of a group. */
 export async function serviceView(t: Teardown, h: TestApp, appId: string) {
-  const credentials = await h.ctx.tenantService.serviceCredentials(appId);
   const runtime = (await h.ctx.tenants.get(appId))!;
+  const credentials = { serviceIdentity: runtime.serviceIdentity, jwtSigner: runtime.jwtSigner, privateKey: runtime.servicePrivateKey() };
   const client = await createE3Client({
     t,
     apiUrl: h.emulator.url,

@@ -3,17 +3,14 @@
  * health, fault injection, reset. A Virgil JWT never opens it. With an admin token configured it
  * requires `Authorization: Bearer <token>`; without one it answers loopback clients only.
  */
-import { timingSafeEqual, createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { secretsEqual } from '../../lib/constant-time.js';
 import type { EmulatorContext } from './context.js';
 import { EmulatorError, ErrorCode, forbidden, unauthorized } from '../../emulator/errors.js';
 import { parseFaultRules } from '../../emulator/faults.js';
 
 export const ADMIN_PREFIX = '/_emulator';
 
-function digest(value: string): Buffer {
-  return createHash('sha256').update(value).digest();
-}
 
 function isLoopback(address: string | undefined): boolean {
   return address !== undefined && (address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.'));
@@ -29,8 +26,7 @@ function authorizeAdmin(request: FastifyRequest, adminToken: string | undefined)
     return;
   }
   const presented = authorization.startsWith('Bearer ') ? authorization.slice('Bearer '.length) : '';
-  // Comparing digests keeps the comparison constant-time whatever the presented length.
-  if (!timingSafeEqual(digest(presented), digest(adminToken))) {
+  if (!secretsEqual(presented, adminToken)) {
     throw unauthorized(ErrorCode.ADMIN_UNAUTHORIZED, 'Management API requires "Authorization: Bearer <admin token>".');
   }
 }

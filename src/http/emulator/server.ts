@@ -13,7 +13,8 @@ import { EmulatorError, ErrorCode, type VirgilErrorBody } from '../../emulator/e
 import { FaultInjector } from '../../emulator/faults.js';
 import { registerKeyknoxV1Routes } from './keyknox-v1.js';
 import { registerKeyknoxV2Routes } from './keyknox-v2.js';
-import { PythiaTransformer, registerPythiaRoutes } from '../../emulator/pythia.js';
+import { PythiaTransformer } from '../../emulator/pythia.js';
+import { registerPythiaRoutes } from './pythia.js';
 import { EmulatorStore } from '../../emulator/store.js';
 
 export interface EmulatorAppOptions {

@@ -7,7 +7,7 @@
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import fp from 'fastify-plugin';
-import type { AppContext } from '../../app/context.js';
+import type { ApiContext } from '../../app/context.js';
 import { ApiError } from '../errors.js';
 import { TenantUserWindowCounter } from './fixed-window.js';
 
@@ -15,7 +15,7 @@ export function rateLimited(retryAfterSeconds: number): ApiError {
   return new ApiError(429, 'RATE_LIMITED', 'Too many requests; retry later', { retryAfterSeconds }, { 'retry-after': String(retryAfterSeconds) });
 }
 
-const rateLimitPlugin: FastifyPluginAsync<{ ctx: AppContext }> = async (app, { ctx }) => {
+const rateLimitPlugin: FastifyPluginAsync<{ ctx: ApiContext }> = async (app, { ctx }) => {
   const counter = new TenantUserWindowCounter();
   const defaults = ctx.config.rateLimit;
   app.addHook('onClose', async () => counter.close());

@@ -7,13 +7,16 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import type { AppContext } from '../../../app/context.js';
-import { getGroupStatus, recordResyncRequest } from '../../../groups/group-status.js';
-import { conflict, notFound } from '../../errors.js';
+import type { ApiContext } from '../../../app/context.js';
+import { getGroupStatus } from '../../../groups/group-status.js';
+import { requestResync } from '../../../groups/outbox-repository.js';
+import { conflict, notFound } from '../../../lib/errors.js';
+import { ID_PATTERN } from '../../../lib/ids.js';
+import { findTenant } from '../../../tenants/tenant-repository.js';
 import { AppIdParam } from './tenant-schemas.js';
 
-/** Same bounds as the webhook intake accepts for a guid. */
-const Guid = Type.String({ minLength: 1, maxLength: 255 });
+/** The guid rule of every entry point (src/lib/ids.ts). */
+const Guid = Type.String({ pattern: ID_PATTERN.source });
 const Params = Type.Object({ appId: AppIdParam, guid: Guid });
 
 const Uids = Type.Array(Type.String());
@@ -31,11 +34,11 @@ const GroupStatusBody = Type.Object({
 });
 const ResyncBody = Type.Object({ data: Type.Object({ guid: Type.String(), status: Type.Literal('queued') }) });
 
-const groupRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (fastify, { ctx }) => {
+const groupRoutes: FastifyPluginAsync<{ ctx: ApiContext }> = async (fastify, { ctx }) => {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
 
   async function requireTenant(appId: string) {
-    const tenant = await ctx.db.selectFrom('tenants').select(['app_id', 'status']).where('app_id', '=', appId).executeTakeFirst();
+    const tenant = await findTenant(ctx.db, appId);
     if (!tenant) throw notFound('TENANT_NOT_FOUND', `Tenant ${appId} does not exist`);
     return tenant;
   }
@@ -56,7 +59,7 @@ const groupRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (fastify, { c
     const { appId, guid } = request.params;
     const tenant = await requireTenant(appId);
     if (tenant.status !== 'active') throw conflict('TENANT_DISABLED', `Tenant ${appId} is disabled; its groups are not reconciled`);
-    if (!(await recordResyncRequest(ctx.db, appId, guid))) throw notFound('GROUP_NOT_FOUND', `Group ${guid} is not known for tenant ${appId}`);
+    if (!(await requestResync(ctx.db, appId, guid))) throw notFound('GROUP_NOT_FOUND', `Group ${guid} is not known for tenant ${appId}`);
     // Best effort: if the queue is unreachable, the outbox sweeper enqueues it shortly.
     await ctx.reconcile.request(appId, guid);
     return reply.code(202).send({ data: { guid, status: 'queued' as const } });

@@ -2,12 +2,12 @@
  * /admin/v1/*: bearer admin tokens (compared in constant time), then tenant and group routes.
  */
 import type { FastifyPluginAsync } from 'fastify';
-import type { AppContext } from '../../../app/context.js';
+import type { ApiContext } from '../../../app/context.js';
 import adminAuth from '../../plugins/admin-auth.js';
 import tenantRoutes from './tenants.js';
 import groupRoutes from './groups.js';
 
-const adminRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app, { ctx }) => {
+const adminRoutes: FastifyPluginAsync<{ ctx: ApiContext }> = async (app, { ctx }) => {
   // JSON only: a text/plain body is a 415, not a schema failure.
   app.removeContentTypeParser('text/plain');
   await app.register(adminAuth, { ctx });

@@ -2,10 +2,11 @@
  * JSON schemas of the admin tenant API. Unknown fields are rejected everywhere.
  */
 import { Type, type Static } from '@sinclair/typebox';
+import { APP_ID_MAX_LENGTH, APP_ID_PATTERN } from '../../../lib/ids.js';
 
 const strict = { additionalProperties: false } as const;
 
-export const AppIdParam = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$' });
+export const AppIdParam = Type.String({ minLength: 1, maxLength: APP_ID_MAX_LENGTH, pattern: APP_ID_PATTERN.source });
 const Hex = (max: number) => Type.String({ minLength: 1, maxLength: max, pattern: '^[0-9a-fA-F]+$' });
 const Base64 = Type.String({ minLength: 4, maxLength: 4096, pattern: '^[A-Za-z0-9+/]+={0,2}$' });
 

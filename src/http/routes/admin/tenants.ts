@@ -12,7 +12,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
-import type { AppContext } from '../../../app/context.js';
+import type { ApiContext } from '../../../app/context.js';
 import { AppIdParam, OnboardTenantBody, TenantViewSchema, UpdateTenantBody } from './tenant-schemas.js';
 
 const AppIdParams = Type.Object({ appId: AppIdParam }, { additionalProperties: false });
@@ -32,7 +32,7 @@ const TenantPageEnvelope = Type.Object({
   data: Type.Object({ items: Type.Array(TenantViewSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) }),
 });
 
-const tenantRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app, { ctx }) => {
+const tenantRoutes: FastifyPluginAsync<{ ctx: ApiContext }> = async (app, { ctx }) => {
   const service = ctx.tenantService;
   const applied = <T extends { appId: string }>(view: T): T => {
     ctx.tenants.invalidate(view.appId);

@@ -5,7 +5,7 @@
  * groups exist.
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
-import type { AppContext } from '../../../app/context.js';
+import type { ApiContext } from '../../../app/context.js';
 import { ApiError } from '../../errors.js';
 import { GetIdentitiesBody, MAX_IDS_PER_REQUEST } from './schemas.js';
 
@@ -37,7 +37,7 @@ function identitiesJson(ids: string[] | undefined, derive: (id: string) => strin
   return `${json}]`;
 }
 
-const getIdentitiesRoute: FastifyPluginAsync<{ ctx: AppContext }> = async (app) => {
+const getIdentitiesRoute: FastifyPluginAsync<{ ctx: ApiContext }> = async (app) => {
   app.post<{ Body: GetIdentitiesBody }>('/get-identities', {
     schema: { body: GetIdentitiesBody },
     preValidation: checkIdCount,

@@ -5,14 +5,14 @@
  * sibling plugin and are not affected by these hooks.
  */
 import type { FastifyPluginAsync } from 'fastify';
-import type { AppContext } from '../../../app/context.js';
+import type { ApiContext } from '../../../app/context.js';
 import tenantPlugin from '../../plugins/tenant.js';
 import userAuthPlugin from '../../plugins/user-auth.js';
 import rateLimitPlugin from '../../plugins/rate-limit.js';
 import virgilJwtRoute from './virgil-jwt.js';
 import getIdentitiesRoute from './get-identities.js';
 
-const extensionRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app, { ctx }) => {
+const extensionRoutes: FastifyPluginAsync<{ ctx: ApiContext }> = async (app, { ctx }) => {
   // Bodies are JSON only: anything else is 415 UNSUPPORTED_MEDIA_TYPE, not a schema error.
   app.removeContentTypeParser('text/plain');
   await app.register(tenantPlugin, { ctx });

@@ -4,11 +4,11 @@
  * retried promptly (fire and forget: it never delays or fails the answer).
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import type { AppContext } from '../../../app/context.js';
+import type { ApiContext } from '../../../app/context.js';
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
-const virgilJwtRoute: FastifyPluginAsync<{ ctx: AppContext }> = async (app, { ctx }) => {
+const virgilJwtRoute: FastifyPluginAsync<{ ctx: ApiContext }> = async (app, { ctx }) => {
   const { reconcile, log } = ctx;
 
   // The hottest route, so the body is written as text: the token is base64url segments joined by

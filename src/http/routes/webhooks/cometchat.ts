@@ -5,7 +5,7 @@
  * acknowledged with 200 and ignored. CometChat wants a 200 within 2 s, so every success is a 200.
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import type { AppContext } from '../../../app/context.js';
+import type { ApiContext } from '../../../app/context.js';
 import { ApiError } from '../../errors.js';
 import { basicCredentialsMatch, parseBasicAuthorization } from '../../../webhooks/basic-auth.js';
 import { parseCometChatDelivery } from '../../../webhooks/cometchat-payload.js';
@@ -18,7 +18,7 @@ import { resolveWebhookTenant, webhookNotConfigured } from './tenant.js';
 const unauthorized = () => new ApiError(401, 'WEBHOOK_UNAUTHORIZED', 'Webhook credentials are missing or wrong', undefined,
   { 'www-authenticate': 'Basic realm="webhooks", charset="UTF-8"' });
 
-const cometchatRoute: FastifyPluginAsync<{ ctx: AppContext }> = async (app, { ctx }) => {
+const cometchatRoute: FastifyPluginAsync<{ ctx: ApiContext }> = async (app, { ctx }) => {
   async function authenticate(request: FastifyRequest) {
     const expected = request.webhookTenant!.webhooks.basicAuth;
     if (expected === null) throw webhookNotConfigured('Basic auth credentials');

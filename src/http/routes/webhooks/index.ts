@@ -5,12 +5,12 @@
  * `Application/json`). The parser change is encapsulated: other routes keep Fastify's parser.
  */
 import type { FastifyPluginAsync } from 'fastify';
-import type { AppContext } from '../../../app/context.js';
+import type { ApiContext } from '../../../app/context.js';
 import { WEBHOOK_BODY_LIMIT_BYTES } from '../../../webhooks/limits.js';
 import cometchatRoute from './cometchat.js';
 import standardRoute from './standard.js';
 
-const webhookRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app, { ctx }) => {
+const webhookRoutes: FastifyPluginAsync<{ ctx: ApiContext }> = async (app, { ctx }) => {
   app.decorateRequest('webhookTenant', null);
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: WEBHOOK_BODY_LIMIT_BYTES }, (_request, body, done) => {

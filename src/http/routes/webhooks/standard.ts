@@ -4,7 +4,7 @@
  * header is the event id, so a redelivery is answered 200 "duplicate" and changes nothing.
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import type { AppContext } from '../../../app/context.js';
+import type { ApiContext } from '../../../app/context.js';
 import { acceptGroupEvent } from '../../../webhooks/intake.js';
 import { parseJsonBody } from '../../../webhooks/json-body.js';
 import { WEBHOOK_BODY_LIMIT_BYTES } from '../../../webhooks/limits.js';
@@ -13,7 +13,7 @@ import { verifyStandardWebhook } from '../../../webhooks/standard-signature.js';
 import { WebhookAccepted, WebhookParams } from './schemas.js';
 import { resolveWebhookTenant, webhookNotConfigured } from './tenant.js';
 
-const standardRoute: FastifyPluginAsync<{ ctx: AppContext }> = async (app, { ctx }) => {
+const standardRoute: FastifyPluginAsync<{ ctx: ApiContext }> = async (app, { ctx }) => {
   async function requireSecret(request: FastifyRequest) {
     if (request.webhookTenant!.webhooks.signingSecret === null) throw webhookNotConfigured('signing secret');
   }

@@ -1,0 +1,247 @@
+/**
+ * Every read and write of the `groups` table: a group's desired-state registers (written by the
+ * event intake, under a row lock), the snapshot the worker and the admin view read, and the outcome
+ * of the worker's runs.
+ *
+ * An outcome is written only if the desired state did not change since it was read
+ * (`desired_version` unchanged); otherwise the run reconciled an older state and the group is
+ * queued again. Lock order is the intake's (groups row, then outbox row), so the two never
+ * deadlock, and a request committed by the intake is never cleared by mistake: it either bumped
+ * desired_version before the outcome's update (no match) or waits for its commit and re-inserts.
+ */
+import { sql, type Transaction } from 'kysely';
+import type { Db } from '../db/database.js';
+import type { Database, GroupError, GroupStatus } from '../db/schema.js';
+import { NEVER, type GroupRegisters } from './desired-state.js';
+import { clearReconcileRequest, type OutboxTarget } from './outbox-repository.js';
+
+type Executor = Db | Transaction<Database>;
+
+/** Sent when a run records members who were not pending before (see pending-registrations.ts). */
+export const PENDING_REGISTRATION_CHANNEL = 'pending_registration';
+
+/**
+ * Locks the group's row and returns its registers, inserting the row first when the group is new:
+ * a live group no create or delete has decided yet. A concurrent first sight waits on our insert,
+ * then finds the row and locks it. `created` tells whether this call inserted it.
+ */
+export async function lockGroupRegisters(
+  trx: Transaction<Database>, tenantId: string, guid: string, identity: () => string,
+): Promise<{ registers: GroupRegisters; created: boolean }> {
+  const lock = () => trx.selectFrom('groups')
+    .select(['deleted', 'lifecycle_at', 'owner_uid', 'owner_at'])
+    .where('tenant_id', '=', tenantId).where('guid', '=', guid)
+    .forUpdate()
+    .executeTakeFirst();
+  let row = await lock();
+  let created = false;
+  if (!row) {
+    const inserted = await trx.insertInto('groups')
+      .values({ tenant_id: tenantId, guid, identity: identity(), lifecycle_at: NEVER })
+      .onConflict((oc) => oc.columns(['tenant_id', 'guid']).doNothing())
+      .returning('guid')
+      .executeTakeFirst();
+    created = inserted !== undefined;
+    row = await lock();
+    if (!row) throw new Error('group row vanished while being locked');
+  }
+  return { registers: { deleted: row.deleted, lifecycleAt: row.lifecycle_at, ownerUid: row.owner_uid, ownerAt: row.owner_at }, created };
+}
+
+/**
+ * Writes the registers. `desiredChanged`: the group waits for a run again (status pending);
+ * `bumpVersion`: the desired state has a new version (a freshly inserted row already carries
+ * version 1 for its first state).
+ */
+export async function writeGroupRegisters(
+  trx: Transaction<Database>, tenantId: string, guid: string, g: GroupRegisters, opts: { desiredChanged: boolean; bumpVersion: boolean },
+): Promise<void> {
+  await trx.updateTable('groups')
+    .set({
+      deleted: g.deleted,
+      lifecycle_at: g.lifecycleAt,
+      owner_uid: g.ownerUid,
+      owner_at: g.ownerAt,
+      updated_at: sql`now()`,
+      ...(opts.desiredChanged ? { status: 'pending' as const } : {}),
+      ...(opts.bumpVersion ? { desired_version: sql<string>`desired_version + 1` } : {}),
+    })
+    .where('tenant_id', '=', tenantId).where('guid', '=', guid)
+    .execute();
+}
+
+/** One group as recorded: its row and the members it desires now, read in one statement. */
+export interface GroupSnapshot {
+  tenantId: string;
+  guid: string;
+  identity: string;
+  ownerUid: string | null;
+  deleted: boolean;
+  /**
+   * Sorted uids the group desires: member decisions that say "member" and belong to the current
+   * incarnation (made at or after the lifecycle time), as in `countsAsMember` of desired-state.ts;
+   * none once deleted. Compared in SQL to keep microsecond precision, sorted in JavaScript so the
+   * order never depends on the database collation.
+   */
+  desiredMembers: string[];
+  desiredVersion: string;
+  /** What the worker's last run recorded. */
+  status: GroupStatus;
+  virgilMembers: string[];
+  pendingRegistration: string[];
+  attempts: number;
+  lastError: GroupError | null;
+  updatedAt: Date;
+}
+
+/** The group's snapshot (the admin status view and the worker both read through it), or null. */
+export async function readGroupSnapshot(db: Executor, tenantId: string, guid: string): Promise<GroupSnapshot | null> {
+  const { rows } = await sql<{
+    identity: string; owner_uid: string | null; deleted: boolean; desired_version: string; status: GroupStatus;
+    virgil_members: string[]; pending_registration: string[]; attempts: number; last_error: GroupError | null;
+    updated_at: Date; members: string[];
+  }>`
+    SELECT g.identity, g.owner_uid, g.deleted, g.desired_version, g.status, g.virgil_members, g.pending_registration,
+           g.attempts, g.last_error, g.updated_at,
+           COALESCE((SELECT array_agg(m.uid) FROM group_members m
+                      WHERE m.tenant_id = g.tenant_id AND m.guid = g.guid
+                        AND m.is_member AND m.changed_at >= g.lifecycle_at), '{}') AS members
+      FROM groups g
+     WHERE g.tenant_id = ${tenantId} AND g.guid = ${guid}`.execute(db);
+  const row = rows[0];
+  if (!row) return null;
+  return {
+    tenantId,
+    guid,
+    identity: row.identity,
+    ownerUid: row.owner_uid,
+    deleted: row.deleted,
+    desiredMembers: row.deleted ? [] : [...row.members].sort(),
+    desiredVersion: String(row.desired_version),
+    status: row.status,
+    virgilMembers: row.virgil_members,
+    pendingRegistration: row.pending_registration,
+    attempts: row.attempts,
+    lastError: row.last_error,
+    updatedAt: row.updated_at,
+  };
+}
+
+export interface GroupOutcome {
+  status: GroupStatus;
+  virgilMembers: string[];
+  pendingRegistration: string[];
+  lastError: GroupError | null;
+  /** Consecutive runs that did not reach `synced` (drives the pending re-check backoff). */
+  attempts: number;
+  /** Some pending member was not pending before: API processes are told (pending-registrations.ts). */
+  newlyPending?: boolean;
+}
+
+/**
+ * Records the outcome of reconciling `version` and clears the group's outbox row, in one short
+ * transaction. Returns false when the desired state moved on meanwhile (nothing is written then;
+ * the caller queues another run).
+ */
+export async function recordOutcome(db: Db, tenantId: string, guid: string, version: string, outcome: GroupOutcome): Promise<boolean> {
+  return db.transaction().execute(async (trx) => {
+    const updated = await trx.updateTable('groups')
+      .set({
+        status: outcome.status,
+        virgil_members: outcome.virgilMembers,
+        pending_registration: outcome.pendingRegistration,
+        last_error: outcome.lastError === null ? null : JSON.stringify(outcome.lastError),
+        attempts: outcome.attempts,
+        synced_version: version,
+        retry_at: null,
+        updated_at: sql`now()`,
+      })
+      .where('tenant_id', '=', tenantId).where('guid', '=', guid).where('desired_version', '=', version)
+      .executeTakeFirst();
+    if (Number(updated.numUpdatedRows) === 0) return false;
+    // Delivered on commit, so an API process that reloads on it sees these members.
+    if (outcome.newlyPending) await sql`SELECT pg_notify(${PENDING_REGISTRATION_CHANNEL}, ${tenantId})`.execute(trx);
+    await clearReconcileRequest(trx, tenantId, guid);
+    return true;
+  });
+}
+
+/**
+ * Records a failed attempt without touching what Virgil holds; the status stays and the reason
+ * shows, unless the failure is final:
+ *  - permanent: the group is failed, `version` counts as handled (and its outbox row is cleared),
+ *    so nothing retries it until the desired state changes or an operator asks for a resync;
+ *  - retries exhausted: the group is failed and the sweeper retries it after `retryAfterMs`.
+ */
+export async function recordFailure(
+  db: Db, tenantId: string, guid: string,
+  failure: { error: GroupError; final: boolean; permanent: boolean; version: string | null; retryAfterMs: number },
+): Promise<void> {
+  const handledVersion = failure.permanent ? failure.version : null;
+  await db.transaction().execute(async (trx) => {
+    const updated = await trx.updateTable('groups')
+      .set((eb) => ({
+        last_error: JSON.stringify(failure.error),
+        attempts: eb('attempts', '+', 1),
+        updated_at: sql`now()`,
+        ...(failure.final ? { status: 'failed' as const } : {}),
+        ...(failure.final && !failure.permanent ? { retry_at: sql<Date>`now() + make_interval(secs => ${failure.retryAfterMs / 1000})` } : {}),
+        ...(failure.permanent ? { retry_at: null } : {}),
+      }))
+      .where('tenant_id', '=', tenantId).where('guid', '=', guid)
+      .returning('desired_version')
+      .executeTakeFirst();
+    if (handledVersion === null || updated === undefined || String(updated.desired_version) !== handledVersion) return;
+    await trx.updateTable('groups').set({ synced_version: handledVersion })
+      .where('tenant_id', '=', tenantId).where('guid', '=', guid).execute();
+    await clearReconcileRequest(trx, tenantId, guid);
+  });
+}
+
+/** The tenant's distinct uids that some live group awaits (no Virgil card yet), at most `max + 1`. */
+export async function pendingUids(db: Executor, tenantId: string, max: number): Promise<string[]> {
+  const { rows } = await sql<{ uid: string }>`
+    SELECT DISTINCT p.uid FROM groups g, unnest(g.pending_registration) AS p(uid)
+    WHERE g.tenant_id = ${tenantId} AND NOT g.deleted AND g.pending_registration <> '{}'
+    LIMIT ${max + 1}`.execute(db);
+  return rows.map((r) => r.uid);
+}
+
+/** Live groups of the tenant that await one of `uids`. */
+export async function groupsAwaiting(db: Executor, tenantId: string, uids: string[], limit: number): Promise<string[]> {
+  const rows = await db.selectFrom('groups').select('guid')
+    .where('tenant_id', '=', tenantId)
+    .where('deleted', '=', false)
+    .where(sql<boolean>`pending_registration && ${sql.val(uids)}::text[]`)
+    .limit(limit)
+    .execute();
+  return rows.map((r) => r.guid);
+}
+
+/**
+ * Groups of active tenants the sweeper should enqueue although no outbox row asks for them:
+ *  - the desired state is ahead of the synced one, unchanged for `staleAfterMs`, and not waiting
+ *    for a retry time (a request that never reached the queue);
+ *  - failed groups whose retry time has come;
+ *  - groups with members pending registration, not looked at for `pendingRecheckMs` (in case their
+ *    delayed re-check was lost).
+ */
+export async function groupsDueForSweep(db: Executor, opts: { staleAfterMs: number; pendingRecheckMs: number; limit: number }): Promise<OutboxTarget[]> {
+  const { rows } = await sql<OutboxTarget>`
+    (SELECT g.tenant_id, g.guid
+       FROM groups g JOIN tenants t ON t.app_id = g.tenant_id AND t.status = 'active'
+      WHERE ((g.synced_version < g.desired_version
+              AND g.updated_at < now() - make_interval(secs => ${opts.staleAfterMs / 1000})
+              AND (g.retry_at IS NULL OR g.retry_at <= now())
+              AND NOT EXISTS (SELECT 1 FROM reconcile_outbox o WHERE o.tenant_id = g.tenant_id AND o.guid = g.guid))
+             OR (g.status = 'failed' AND g.retry_at <= now()))
+      ORDER BY g.updated_at LIMIT ${opts.limit})
+    UNION ALL
+    (SELECT g.tenant_id, g.guid
+       FROM groups g JOIN tenants t ON t.app_id = g.tenant_id AND t.status = 'active'
+      WHERE g.status = 'pending' AND g.synced_version >= g.desired_version AND NOT g.deleted
+        AND g.updated_at < now() - make_interval(secs => ${opts.pendingRecheckMs / 1000})
+      ORDER BY g.updated_at LIMIT ${opts.limit})
+  `.execute(db);
+  return rows;
+}

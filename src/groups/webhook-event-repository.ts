@@ -1,0 +1,38 @@
+/**
+ * Every read and write of `webhook_events`: each accepted delivery is stored once (the unique
+ * (tenant, source, event key) makes a redelivery a no-op), and old rows are pruned.
+ */
+import { sql, type Transaction } from 'kysely';
+import type { Db } from '../db/database.js';
+import type { Database } from '../db/schema.js';
+import type { GroupEvent } from './group-event.js';
+
+/** Stores the event; false when the same event was stored before (a duplicate delivery). */
+export async function insertWebhookEvent(trx: Transaction<Database>, tenantId: string, event: GroupEvent): Promise<boolean> {
+  const inserted = await trx.insertInto('webhook_events')
+    .values({
+      tenant_id: tenantId,
+      source: event.source,
+      event_key: event.key,
+      type: event.type,
+      occurred_at: event.occurredAt,
+      payload: JSON.stringify(event.payload),
+    })
+    .onConflict((oc) => oc.columns(['tenant_id', 'source', 'event_key']).doNothing())
+    .returning('id')
+    .executeTakeFirst();
+  return inserted !== undefined;
+}
+
+/** Deletes up to `batchSize` events received more than `retentionDays` ago; returns how many. */
+export async function pruneWebhookEvents(db: Db, retentionDays: number, batchSize: number): Promise<number> {
+  // SKIP LOCKED: two workers pruning at once take different rows instead of waiting.
+  const { numAffectedRows } = await sql`
+    DELETE FROM webhook_events e USING (
+      SELECT id FROM webhook_events
+       WHERE received_at < now() - make_interval(days => ${retentionDays})
+       ORDER BY received_at LIMIT ${batchSize}
+         FOR UPDATE SKIP LOCKED) old
+     WHERE e.id = old.id`.execute(db);
+  return Number(numAffectedRows ?? 0);
+}
