@@ -39,13 +39,37 @@ export async function openContext<C extends ServiceConfig>(
   return { ctx, queue: queue! };
 }
 
-/** Closes in reverse order of opening when the process is asked to stop (SIGINT/SIGTERM). */
-export function closeOnSignal(log: Logger, closers: Array<() => Promise<unknown>>): void {
-  closeWithGrace({ delay: 15_000 }, async ({ err, signal }) => {
+/** A repeat of the first stop signal within this long is the same request delivered twice. */
+const REPEATED_SIGNAL_WINDOW_MS = 1_000;
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+
+/**
+ * Closes in reverse order of opening when the process is asked to stop (SIGINT/SIGTERM), or after
+ * an uncaught error; gives up after 15 s.
+ *
+ * A second stop signal while stopping means "now": the process exits at once. Except the same
+ * signal within a second of the first: under `npm run dev` a terminal's Ctrl-C reaches both npm and
+ * this process (same process group), and npm forwards it once more, so the copy is ignored.
+ */
+export function closeOnSignal(log: Logger, closers: Array<() => Promise<unknown>>, now: () => number = Date.now): void {
+  const grace = closeWithGrace({ delay: 15_000, skip: [...STOP_SIGNALS] }, async ({ err }) => {
     if (err) log.error({ err }, 'stopping after an error');
-    else log.info({ signal }, 'stopping');
     for (const close of [...closers].reverse()) {
       await close().catch((e: unknown) => log.warn({ err: (e as Error).message }, 'error while stopping'));
     }
   });
+  let first: { signal: string; at: number } | null = null;
+  for (const signal of STOP_SIGNALS) {
+    process.on(signal, () => {
+      if (first === null) {
+        first = { signal, at: now() };
+        log.info({ signal }, 'stopping');
+        void grace.close();
+        return;
+      }
+      if (signal === first.signal && now() - first.at < REPEATED_SIGNAL_WINDOW_MS) return;
+      log.error({ signal }, 'second stop signal while stopping; exiting now');
+      process.exit(1);
+    });
+  }
 }

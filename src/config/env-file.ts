@@ -1,18 +1,17 @@
 /**
  * Reads a `.env` file into process.env when one exists (`.env.example` lists every setting), before
  * the configuration is validated. Variables already set in the environment win, so a value given on
- * the command line or by a process manager is never overridden by the file.
+ * the command line or by a process manager is never overridden by the file: that is
+ * process.loadEnvFile's own rule (the same as for `--env-file`), pinned by test/unit/env-file.test.ts.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { parseEnv } from 'node:util';
+import { existsSync } from 'node:fs';
 
 export function loadEnvFileIfPresent(path = '.env'): boolean {
   if (!existsSync(path)) return false;
-  // process.loadEnvFile would do the same, but it overrides variables that are already set on some
-  // Node 20 releases; parsing and copying keeps "the environment wins" on every version.
-  const parsed = (parseEnv as (text: string) => Record<string, string>)(readFileSync(path, 'utf8'));
-  for (const [name, value] of Object.entries(parsed)) {
-    if (process.env[name] === undefined) process.env[name] = value;
+  // Checked at run time, not imported: Node 20 before 20.12 lacks it, and only matters with a file.
+  if (typeof process.loadEnvFile !== 'function') {
+    throw Object.assign(new Error(`${path} cannot be read by Node.js ${process.version}: use Node.js 20.12 or later, or set the variables in the environment`), { code: 'ENV_FILE_UNSUPPORTED' });
   }
+  process.loadEnvFile(path);
   return true;
 }
