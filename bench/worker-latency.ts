@@ -27,7 +27,7 @@ import { buildApp } from '../src/http/app.js';
 import { startWorker } from '../src/reconcile/worker.js';
 import { findRedisServer, startRedis, startTestPostgres } from '../test/helpers/servers.js';
 import { publishTestCard } from '../test/helpers/virgil-clients.js';
-import { basicAuthHeader, cometchatPayload } from '../test/helpers/webhooks.js';
+import { basicAuthHeader, cometchatPayload } from '../test/helpers/deliveries.js';
 
 export interface WorkerBenchRow {
   phase: string;

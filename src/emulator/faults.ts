@@ -2,7 +2,7 @@
  * Fault injection for reliability tests: added latency and error responses on chosen Virgil routes.
  * Faults act before authentication, like a failing gateway in front of the real services.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
+import { setTimeout as defaultSleep } from 'node:timers/promises';
 import { badRequest, ErrorCode, type VirgilErrorBody } from './errors.js';
 
 export interface FaultRule {
@@ -34,9 +34,12 @@ const MAX_LATENCY_MS = 60_000;
 export class FaultInjector {
   #rules: Array<FaultRule & { remaining: number }> = [];
   readonly #random: () => number;
+  readonly #sleep: (ms: number) => Promise<unknown>;
 
-  constructor(random: () => number = Math.random) {
+  /** `random` decides error rates; `sleep` applies latency (injectable so tests need not wait). */
+  constructor(random: () => number = Math.random, sleep: (ms: number) => Promise<unknown> = defaultSleep) {
     this.#random = random;
+    this.#sleep = sleep;
   }
 
   set(rules: FaultRule[]): void {
@@ -69,7 +72,7 @@ export class FaultInjector {
   async apply(method: string, path: string): Promise<FaultDecision['error']> {
     const decision = this.decide(method, path);
     if (!decision) return undefined;
-    if (decision.latencyMs > 0) await sleep(decision.latencyMs);
+    if (decision.latencyMs > 0) await this.#sleep(decision.latencyMs);
     return decision.error;
   }
 }

@@ -55,6 +55,9 @@ export class EmulatorStore {
   #dirty = false;
   #writing: Promise<void> = Promise.resolve();
   #lastWriteError: unknown;
+  #persistCount = 0;
+  #writesStarted = 0;
+  #persistWaiters: Array<{ write: number; resolve: () => void }> = [];
 
   private constructor(state: EmulatorState, file: string | undefined) {
     this.state = state;
@@ -104,14 +107,34 @@ export class EmulatorStore {
     this.#dirty = false;
     const file = this.#file;
     const text = JSON.stringify(serialize(this.state));
+    const write = ++this.#writesStarted;
     this.#writing = this.#writing.then(
       () => writeAtomically(file, text).then(() => {
         this.#lastWriteError = undefined;
+        this.#persistCount += 1;
+        const done = this.#persistWaiters.filter((w) => w.write <= write);
+        this.#persistWaiters = this.#persistWaiters.filter((w) => w.write > write);
+        for (const w of done) w.resolve();
       }),
     ).catch((error: unknown) => {
       this.#dirty = true; // retried by the next write
       this.#lastWriteError = error;
     });
+  }
+
+  /** Completed writes of the data file so far (observable by tests and tools). */
+  get persistCount(): number {
+    return this.#persistCount;
+  }
+
+  /**
+   * Resolves once the data file reflects every change made before the call (by the debounced write
+   * or a flush), without forcing a write. Resolves at once without a file or pending change.
+   */
+  whenPersisted(): Promise<void> {
+    if (!this.#file || (!this.#dirty && !this.#timer)) return this.#writing;
+    // Pending changes go out with the next write to start.
+    return new Promise((resolve) => this.#persistWaiters.push({ write: this.#writesStarted + 1, resolve }));
   }
 
   /** Empties all app data; keeps apps and the Pythia secret unless asked. */

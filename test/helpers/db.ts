@@ -3,9 +3,12 @@
  * so test files can run in parallel without sharing state. Dropped on teardown.
  */
 import { randomBytes } from 'node:crypto';
+import { sql, type Kysely } from 'kysely';
 import pg from 'pg';
 import { createDatabase, type DatabaseHandle } from '../../src/db/database.js';
 import { migrate } from '../../src/db/migrator.js';
+import type { Database } from '../../src/db/schema.js';
+import { readGroupSnapshot } from '../../src/groups/group-repository.js';
 
 interface Teardown { teardown(fn: () => unknown): void }
 
@@ -34,3 +37,18 @@ export async function createTestDatabase(t: Teardown): Promise<{ url: string; ha
   });
   return { url: url.toString(), handle };
 }
+
+/** The desired state of a group as webhooks left it (what the worker reads), without the worker's own fields. */
+export async function desiredGroup(db: Kysely<Database>, tenantId: string, guid: string) {
+  const g = await readGroupSnapshot(db, tenantId, guid);
+  return g && { guid: g.guid, identity: g.identity, ownerUid: g.ownerUid, deleted: g.deleted, members: g.desiredMembers, desiredVersion: Number(g.desiredVersion) };
+}
+
+/** Rows the webhook intake writes, plus reconcile requests: "nothing changed" is equality of two of these. */
+export async function webhookRowCounts(db: Kysely<Database>, recorder: { requests: unknown[] }) {
+  const { rows } = await sql<{ events: string; groups: string; members: string; outbox: string }>`
+    SELECT (SELECT count(*) FROM webhook_events) AS events, (SELECT count(*) FROM groups) AS groups,
+           (SELECT count(*) FROM group_members) AS members, (SELECT count(*) FROM reconcile_outbox) AS outbox`.execute(db);
+  return { ...rows[0], requests: recorder.requests.length };
+}
+

@@ -12,7 +12,8 @@ import { startWorker, type RunningWorker, type StartWorkerOptions } from '../../
 import type { EThreeInstance } from '../../src/virgil/e3kit-runtime.js';
 import { startTestApp, type OnboardedTenant, type TestApp, type TestAppOptions } from './app.js';
 import { createE3Client, type Teardown } from './virgil-clients.js';
-import { basicAuthHeader, cometchatPayload, standardDelivery, standardEvent, type CometChatPayloadOptions } from './webhooks.js';
+import { basicAuthHeader, cometchatPayload, standardDelivery, standardEvent, type CometChatPayloadOptions } from './deliveries.js';
+import { waitFor } from './wait.js';
 
 /** Worker settings that keep tests fast: short backoffs, locks and sweeps. */
 export const FAST_WORKER: Omit<StartWorkerOptions, 'queue'> = {
@@ -87,22 +88,6 @@ export async function startWorkerStack(t: Teardown, opts: WorkerStackOptions = {
     await queue!.close();
   });
   return stack;
-}
-
-/** Polls until `check` returns a value other than undefined/false; fails after `timeoutMs`. */
-export async function waitFor<T>(check: () => Promise<T | undefined | false>, what: string, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined && value !== false) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 export interface GroupStatusData {

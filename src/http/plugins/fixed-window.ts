@@ -21,11 +21,15 @@ abstract class FixedWindow {
   readonly #windowMs: number;
   #windowEnd: number;
   readonly #timer: NodeJS.Timeout;
+  /** The clock (epoch ms); injectable so tests can drive windows without waiting. */
+  protected readonly now: () => number;
 
-  constructor(windowMs: number, now: number) {
+  constructor(windowMs: number, now: () => number) {
     this.#windowMs = windowMs;
-    this.#windowEnd = now - (now % windowMs) + windowMs;
-    this.#timer = setInterval(() => this.advance(Date.now()), windowMs);
+    this.now = now;
+    const start = now();
+    this.#windowEnd = start - (start % windowMs) + windowMs;
+    this.#timer = setInterval(() => this.advance(this.now()), windowMs);
     this.#timer.unref();
   }
 
@@ -48,14 +52,21 @@ abstract class FixedWindow {
   }
 }
 
+export interface FixedWindowOptions {
+  /** Window length (default one minute). */
+  windowMs?: number;
+  /** Clock in epoch ms (default Date.now); used for counting, Retry-After and the roll-over timer. */
+  now?: () => number;
+}
+
 /** A flat counter: key → requests in the current window. */
 export class FixedWindowCounter extends FixedWindow {
   readonly #maxKeys: number;
   #counts = new Map<string, number>();
 
-  constructor(windowMs = DEFAULT_WINDOW_MS, maxKeys = DEFAULT_MAX_KEYS, now = Date.now()) {
-    super(windowMs, now);
-    this.#maxKeys = maxKeys;
+  constructor(options: FixedWindowOptions & { maxKeys?: number } = {}) {
+    super(options.windowMs ?? DEFAULT_WINDOW_MS, options.now ?? Date.now);
+    this.#maxKeys = options.maxKeys ?? DEFAULT_MAX_KEYS;
   }
 
   protected reset(): void {
@@ -63,7 +74,7 @@ export class FixedWindowCounter extends FixedWindow {
   }
 
   /** Counts one request; returns 0 when allowed, else the seconds until the window resets. */
-  consume(key: string, limit: number, now = Date.now()): number {
+  consume(key: string, limit: number, now = this.now()): number {
     this.advance(now);
     let used = this.#counts.get(key);
     if (used === undefined) {
@@ -94,8 +105,8 @@ interface TenantWindow { count: number; users: Map<string, number> }
 export class TenantUserWindowCounter extends FixedWindow {
   #tenants = new Map<string, TenantWindow>();
 
-  constructor(windowMs = DEFAULT_WINDOW_MS, now = Date.now()) {
-    super(windowMs, now);
+  constructor(options: FixedWindowOptions = {}) {
+    super(options.windowMs ?? DEFAULT_WINDOW_MS, options.now ?? Date.now);
   }
 
   protected reset(): void {
@@ -103,7 +114,7 @@ export class TenantUserWindowCounter extends FixedWindow {
   }
 
   /** Counts one request of `uid` in `tenantId`; returns 0 when allowed, else seconds to wait. */
-  consume(tenantId: string, uid: string, tenantLimit: number, userLimit: number, now = Date.now()): number {
+  consume(tenantId: string, uid: string, tenantLimit: number, userLimit: number, now = this.now()): number {
     this.advance(now);
     let tenant = this.#tenants.get(tenantId);
     if (tenant === undefined) {

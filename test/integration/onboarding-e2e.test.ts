@@ -5,9 +5,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import t from 'tap';
-import { generateEd25519KeyPair } from '../src/virgil/keys.js';
-import { startTestApp } from './helpers/app.js';
-import { createE3Client } from './helpers/virgil-clients.js';
+import { generateEd25519KeyPair } from '../../src/virgil/keys.js';
+import { startTestApp } from '../helpers/app.js';
+import { createE3Client } from '../helpers/virgil-clients.js';
 
 t.test('the service identity card is published and found by the tenant users', async (t) => {
   const svc = await startTestApp(t);

@@ -5,15 +5,16 @@
 import t, { type Test } from 'tap';
 import { sql } from 'kysely';
 import { Redis } from 'ioredis';
-import { acceptGroupEvent } from '../src/webhooks/intake.js';
-import type { GroupEvent, GroupEventType } from '../src/groups/group-event.js';
-import type { VirgilStep } from '../src/reconcile/reconcile.js';
-import type { TestApp, OnboardedTenant } from './helpers/app.js';
-import { findRedisServer, freePort, startRedis } from './helpers/servers.js';
-import { expectedGroup, randomHistory, seededRandom, shuffledWithDuplicates, type ModelEvent } from './helpers/webhooks.js';
+import { acceptGroupEvent } from '../../src/webhooks/intake.js';
+import type { GroupEvent, GroupEventType } from '../../src/groups/group-event.js';
+import type { VirgilStep } from '../../src/reconcile/reconcile.js';
+import type { TestApp, OnboardedTenant } from '../helpers/app.js';
+import { findRedisServer, freePort, startRedis } from '../helpers/servers.js';
+import { expectedGroup, randomHistory, seededRandom, shuffledWithDuplicates, testSeed, type ModelEvent } from '../helpers/group-model.js';
+import { waitFor } from '../helpers/wait.js';
 import {
-  groupStatus, registeredUsers, sendCometChat, serviceView, startWorkerStack, waitFor, waitForStatus, type WorkerStack,
-} from './helpers/worker-stack.js';
+  groupStatus, registeredUsers, sendCometChat, serviceView, startWorkerStack, waitForStatus, type WorkerStack,
+} from '../helpers/worker-stack.js';
 
 const UIDS = ['u0', 'u1', 'u2', 'u3', 'u4', 'u5', 'u6', 'u7'];
 
@@ -68,6 +69,14 @@ async function applyEvents(events: Array<{ event: ModelEvent; key: string }>, pa
   }));
 }
 
+/** A JSON log line as an object (null for anything else). */
+function parseLog(line: string): Record<string, unknown> | null {
+  try { return JSON.parse(line) as Record<string, unknown>; } catch { return null; }
+}
+
+/** The worker's log (it logs through the app context's logger) and the queue's, parsed. */
+const workerLogs = () => [...h.logLines, ...stack.logLines].map(parseLog);
+
 /** Every group of the tenant reconciled: nothing behind, failed or pending, no retry under way. */
 async function allSettled(app: TestApp, appId: string) {
   const { rows } = await sql<{ behind: string }>`
@@ -107,7 +116,7 @@ async function compareWithVirgil(t: Test, view: Awaited<ReturnType<typeof servic
 }
 
 t.test('hundreds of duplicated, reordered events: every Virgil group ends equal to the desired one', async (t) => {
-  const rng = seededRandom(20261122);
+  const rng = seededRandom(testSeed(t, 20261122));
   const base = Date.now() - 3_600_000;
   const histories = new Map<string, ModelEvent[]>();
   for (let g = 0; g < 30; g++) {
@@ -171,7 +180,11 @@ t.test('a run that dies after creating the group, or mid-change, is finished by 
   t.same(await svc.participants('killed', UIDS), ['u3', 'u4', 'u5']);
   // The abandoned run fails late; having lost its lock, it must not record anything.
   for (const release of faults.releaseHung.splice(0)) release();
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  // Wait for the dead run to finish failing (its log line: having lost its lock, it records nothing
+  // and says so), instead of sleeping and hoping it did.
+  const deadRunEnded = await waitFor(() => workerLogs().find((l) => l?.guid === 'killed'
+    && (l.msg === 'reconcile run lost its group lock; nothing recorded' || (l.msg === 'reconcile failed' && String(l.err).includes('killed worker')))), 'the dead run to fail');
+  t.comment(`the dead run ended with: ${deadRunEnded!.msg}`);
   const after = await waitForStatus(h, tenant.appId, 'killed', (s) => s.status === 'synced');
   t.equal(after.lastError, null, 'the late failure of the dead run was not recorded');
 });
@@ -198,7 +211,7 @@ t.test('one run per group at a time: a group held by another run waits for it', 
 });
 
 t.test('Virgil failing 30% of calls for a while: retries with backoff, then everything converges', async (t) => {
-  const rng = seededRandom(7);
+  const rng = seededRandom(testSeed(t, 7));
   const base = Date.now() - 1_800_000;
   const histories = new Map<string, ModelEvent[]>();
   for (let g = 0; g < 12; g++) {
@@ -223,7 +236,12 @@ t.test('Virgil failing 30% of calls for a while: retries with backoff, then ever
       const { rows } = await sql<{ n: string }>`SELECT count(*) AS n FROM groups WHERE tenant_id = ${tenant.appId} AND guid LIKE 'flaky-%' AND last_error IS NOT NULL`.execute(h.ctx.db);
       return Number(rows[0].n) > 0;
     }, 'failures to be recorded while Virgil is flaky');
-    await new Promise((resolve) => setTimeout(resolve, 2_000)); // keep failing a while: some groups exhaust their attempts
+    // Keep failing a while: until some group has exhausted its attempts under the faults (seen in the
+    // log), or at least retries have failed repeatedly, so the sweeper's retry of failed groups runs.
+    await waitFor(() => {
+      const failures = workerLogs().filter((l) => l?.msg === 'reconcile failed' && String(l.guid).startsWith('flaky-') && l.guid !== 'flaky-doomed');
+      return failures.some((l) => l!.final === true) || failures.filter((l) => Number(l!.attempt) >= 2).length >= 6;
+    }, 'flaky groups to fail their retries', 60_000);
   } finally {
     h.emulator.clearFaults();
   }
@@ -258,10 +276,15 @@ t.test('Redis restarted during processing: webhooks are still accepted, work res
   await redis.stop();
 
   // While Redis is down, webhooks are still accepted quickly (the outbox keeps the requests).
+  // No timing assertion: the answer is 200 with the request in the outbox, and the queue call gave up
+  // (bounded by the queue's enqueue timeout) instead of holding the webhook.
   for (const guid of guids) {
-    const started = Date.now();
-    await sendCometChat(app, tenant2, 'group_member_kicked', { guid, members: ['u1'], by: 'u0', updatedAt: ++clock });
-    t.ok(Date.now() - started < 2_000, `webhook for ${guid} answered in ${Date.now() - started} ms with Redis down`);
+    const res = await sendCometChat(app, tenant2, 'group_member_kicked', { guid, members: ['u1'], by: 'u0', updatedAt: ++clock });
+    t.equal(res.statusCode, 200, `webhook for ${guid} accepted with Redis down`);
+    const outboxed = await sql<{ n: string }>`SELECT count(*) AS n FROM reconcile_outbox WHERE tenant_id = ${tenant2.appId} AND guid = ${guid}`.execute(app.ctx.db);
+    t.ok(Number(outboxed.rows[0].n) > 0, `the request for ${guid} is in the outbox`);
+    await waitFor(() => own.logLines.map(parseLog).some((l) => l?.msg === 'reconcile request left to the outbox sweeper' && l.guid === guid),
+      `the queue call for ${guid} to give up`);
   }
   const { rows } = await sql<{ n: string }>`SELECT count(*) AS n FROM reconcile_outbox WHERE tenant_id = ${tenant2.appId}`.execute(app.ctx.db);
   t.ok(Number(rows[0].n) > 0, 'the requests wait in the outbox');

@@ -8,7 +8,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { freePort } from './helpers/servers.js';
+import { freePort } from '../helpers/servers.js';
+import { waitFor } from '../helpers/wait.js';
 
 interface DevRun { output: () => string; apiUrl: string; token: string; stop(): Promise<number | null> }
 
@@ -21,13 +22,10 @@ async function startDev(env: Record<string, string>): Promise<DevRun> {
   child.stdout.on('data', (c: Buffer) => { out += c.toString(); });
   child.stderr.on('data', (c: Buffer) => { out += c.toString(); });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`dev did not start:\n${out}`)), 60_000);
-    const check = setInterval(() => {
-      if (out.includes("Authorization: Bearer")) { clearInterval(check); clearTimeout(timer); resolve(); }
-      if (child.exitCode !== null) { clearInterval(check); clearTimeout(timer); reject(new Error(`dev exited:\n${out}`)); }
-    }, 50);
-  });
+  // Waits for the printed line (or an exit); 180 s is only a safety net for a slow machine, not a budget.
+  const state = await waitFor(() => (out.includes('Authorization: Bearer') ? 'ready' : child.exitCode !== null ? 'exited' : undefined),
+    'dev to print its curl', 180_000).catch((err: Error) => { throw new Error(`dev did not start (${err.message}):\n${out}`); });
+  if (state === 'exited') throw new Error(`dev exited:\n${out}`);
   const apiUrl = /API\s+(http:\/\/\S+)\/v1/.exec(out)![1];
   const token = /Authorization: Bearer ([\w.-]+)/.exec(out)![1];
   return {

@@ -5,19 +5,19 @@
  */
 import t from 'tap';
 import { sql } from 'kysely';
-import { NotificationListener } from '../src/db/notification-listener.js';
-import { PendingRegistrations } from '../src/groups/pending-registrations.js';
-import { recordOutcome, type GroupOutcome } from '../src/groups/group-repository.js';
-import { startTestApp } from './helpers/app.js';
-import { waitFor } from './helpers/worker-stack.js';
+import { NotificationListener } from '../../src/db/notification-listener.js';
+import { PendingRegistrations } from '../../src/groups/pending-registrations.js';
+import { recordOutcome, type GroupOutcome } from '../../src/groups/group-repository.js';
+import { startTestApp } from '../helpers/app.js';
+import { waitFor } from '../helpers/wait.js';
 
 const h = await startTestApp(t);
 const tenant = await h.onboardTenant();
 const { db } = h.ctx;
 
-async function addGroup(guid: string, pending: string[], deleted = false) {
+async function addGroup(guid: string, pending: string[], deleted = false, appId = tenant.appId) {
   await sql`INSERT INTO groups (tenant_id, guid, identity, lifecycle_at, pending_registration, deleted)
-    VALUES (${tenant.appId}, ${guid}, ${`id-${guid}`}, now(), ${pending}::text[], ${deleted})`.execute(db);
+    VALUES (${appId}, ${guid}, ${`id-${guid}`}, now(), ${pending}::text[], ${deleted})`.execute(db);
 }
 
 /** What the worker records after a run that found `pending` members without a card. */
@@ -26,8 +26,8 @@ function outcome(pending: string[], newlyPending: boolean): GroupOutcome {
 }
 
 /** Resolves true once the view answers that `uid` is awaited; fails the test after 5 s. */
-const becomesAwaited = (view: PendingRegistrations, uid: string) =>
-  waitFor(async () => view.awaits(tenant.appId, uid) === true, `${uid} to be awaited`, 5_000);
+const becomesAwaited = (view: PendingRegistrations, uid: string, appId = tenant.appId) =>
+  waitFor(async () => view.awaits(appId, uid) === true, `${uid} to be awaited`, 5_000);
 
 await addGroup('hikers', ['frank']);
 await addGroup('gone', ['ghost'], true);
@@ -53,16 +53,27 @@ t.test('the worker recording a new pending member reaches the view through NOTIF
   // A run that only drops a pending member sends nothing: the stale entry costs one harmless lookup.
   await sql`UPDATE groups SET desired_version = 2 WHERE tenant_id = ${tenant.appId} AND guid = 'hikers'`.execute(db);
   t.ok(await recordOutcome(db, tenant.appId, 'hikers', '2', outcome(['gina'], false)));
-  await new Promise((r) => setTimeout(r, 300));
+  // Instead of sleeping: a later notification for another tenant, on the same channel and connection,
+  // is delivered after any the run above could have sent. Once the view has acted on it, a
+  // notification for this tenant would have been seen too.
+  const marker = await h.onboardTenant();
+  await addGroup('camp', ['ivan'], false, marker.appId);
+  await becomesAwaited(view, 'ivan', marker.appId);
+  t.ok(await recordOutcome(db, marker.appId, 'camp', '1', outcome(['ivan', 'judy'], true)));
+  await becomesAwaited(view, 'judy', marker.appId);
   t.equal(view.awaits(tenant.appId, 'frank'), true, 'not reloaded without a notification');
 });
 
 t.test('a tenant with more pending uids than the view holds stays unknown', async (t) => {
-  const view = new PendingRegistrations(db, h.ctx.notifications, { maxUids: 1 });
+  // Loads are observed through a Kysely plugin counting query results (instead of sleeping).
+  let results = 0;
+  const observed = db.withPlugin({ transformQuery: (args) => args.node, transformResult: async (args) => { results++; return args.result; } });
+  const view = new PendingRegistrations(observed, h.ctx.notifications, { maxUids: 1 });
   t.teardown(() => view.close());
   await addGroup('crowd', ['p1', 'p2', 'p3']);
   view.awaits(tenant.appId, 'p1');
-  await new Promise((r) => setTimeout(r, 500));
+  await waitFor(() => results >= 1, 'the first load to complete', 5_000);
+  await new Promise((resolve) => setImmediate(resolve)); // let the load's own continuation store its outcome
   t.equal(view.awaits(tenant.appId, 'p1'), undefined);
   t.equal(view.awaits(tenant.appId, 'nobody'), undefined, 'callers ask the database instead');
 });

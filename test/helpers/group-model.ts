@@ -1,116 +1,21 @@
 /**
- * Building webhook deliveries as the platforms send them: Standard Webhooks signatures for the
- * neutral format, CometChat envelopes with realistic `data` shapes, HTTP Basic headers.
+ * A model of group histories for order-independence tests: a seeded PRNG (replayable via TEST_SEED),
+ * random histories, the state they imply in time order, shuffling with duplicates, and the
+ * shuffled-delivery check both webhook formats run through the real HTTP interface.
  */
-import { sql, type Kysely } from 'kysely';
 import type { Test } from 'tap';
-import type { Database } from '../../src/db/schema.js';
-import { readGroupSnapshot } from '../../src/groups/group-repository.js';
-import { createHmac, randomBytes } from 'node:crypto';
-
-/** A fresh Standard Webhooks secret (`whsec_` + base64 of 32 random bytes). */
-/** The desired state of a group as webhooks left it (what the worker reads), without the worker's own fields. */
-export async function desiredGroup(db: Kysely<Database>, tenantId: string, guid: string) {
-  const g = await readGroupSnapshot(db, tenantId, guid);
-  return g && { guid: g.guid, identity: g.identity, ownerUid: g.ownerUid, deleted: g.deleted, members: g.desiredMembers, desiredVersion: Number(g.desiredVersion) };
-}
-
-export function generateSigningSecret(): string {
-  return `whsec_${randomBytes(32).toString('base64')}`;
-}
-
-/** `v1,<base64 HMAC-SHA256(decoded secret, id.timestamp.body)>`, one entry of `webhook-signature`. */
-export function signStandardWebhook(secret: string, id: string, timestamp: number | string, body: string | Buffer): string {
-  const key = Buffer.from(secret.startsWith('whsec_') ? secret.slice('whsec_'.length) : secret, 'base64');
-  const mac = createHmac('sha256', key).update(`${id}.${timestamp}.`).update(body).digest('base64');
-  return `v1,${mac}`;
-}
-
-export interface StandardDelivery {
-  id: string;
-  payload: string;
-  headers: Record<string, string>;
-}
 
 /**
- * A signed delivery: headers plus the exact body that was signed. `body` may be a string to sign
- * bytes as given (whitespace, key order), or an object (serialised with JSON.stringify).
+ * The seed of a random test: TEST_SEED when set (to replay a failure), else `fallback`. Printed as a
+ * tap comment either way, so every run says how to replay it.
  */
-export function standardDelivery(secret: string, body: unknown, opts: { id?: string; timestamp?: number; extraSignatures?: string[] } = {}): StandardDelivery {
-  const id = opts.id ?? `msg_${randomBytes(12).toString('hex')}`;
-  const timestamp = opts.timestamp ?? Math.floor(Date.now() / 1000);
-  const payload = typeof body === 'string' ? body : JSON.stringify(body);
-  const signature = [...(opts.extraSignatures ?? []), signStandardWebhook(secret, id, timestamp, payload)].join(' ');
-  return {
-    id,
-    payload,
-    headers: {
-      'content-type': 'application/json',
-      'webhook-id': id,
-      'webhook-timestamp': String(timestamp),
-      'webhook-signature': signature,
-    },
-  };
+export function testSeed(t: Pick<Test, 'comment'>, fallback: number, name = 'seed'): number {
+  const fromEnv = process.env.TEST_SEED;
+  const seed = fromEnv !== undefined && fromEnv !== '' ? Number(fromEnv) : fallback;
+  if (!Number.isSafeInteger(seed)) throw new Error(`TEST_SEED must be an integer, got ${JSON.stringify(fromEnv)}`);
+  t.comment(`${name}: ${seed} (replay with TEST_SEED=${seed})`);
+  return seed;
 }
-
-/** A neutral-format event body. */
-export function standardEvent(type: string, opts: { guid: string; occurredAt: Date | string; owner?: string; members?: string[] }): Record<string, unknown> {
-  return {
-    type,
-    occurredAt: typeof opts.occurredAt === 'string' ? opts.occurredAt : opts.occurredAt.toISOString(),
-    group: { guid: opts.guid, ...(opts.owner !== undefined ? { owner: opts.owner } : {}) },
-    ...(opts.members !== undefined ? { members: opts.members } : {}),
-  };
-}
-
-export function basicAuthHeader(username: string, password: string): string {
-  return `Basic ${Buffer.from(`${username}:${password}`, 'utf8').toString('base64')}`;
-}
-
-export interface CometChatPayloadOptions {
-  guid: string;
-  /** Keys of `data.members` (the members the trigger is about). */
-  members?: string[];
-  /** `data.group.owner` (the new owner for group_owner_transferred). */
-  owner?: string;
-  oldOwner?: string;
-  /** `data.by.uid`, the acting user. */
-  by?: string;
-  /** Unix seconds. */
-  createdAt?: number;
-  /** Unix seconds; omitted when undefined. */
-  updatedAt?: number;
-  /** For group_member_scope_changed. */
-  scope?: string;
-  oldScope?: string;
-  appId?: string;
-}
-
-const member = (uid: string, extra: Record<string, unknown> = {}) => ({
-  uid, name: `User ${uid}`, status: 'available', role: 'default', lastActiveAt: 1696933689,
-  conversationId: `${uid}_user_peer`, ...extra,
-});
-
-/** A CometChat webhook envelope shaped like the samples of CometChat's documentation. */
-export function cometchatPayload(trigger: string, opts: CometChatPayloadOptions): Record<string, unknown> {
-  const createdAt = opts.createdAt ?? 1695722891;
-  const group: Record<string, unknown> = {
-    guid: opts.guid, name: `Group ${opts.guid}`, type: 'public', membersCount: (opts.members ?? []).length,
-    conversationId: `group_${opts.guid}`, createdAt, onlineMembersCount: 1,
-    ...(opts.owner !== undefined ? { owner: opts.owner } : {}),
-    ...(opts.updatedAt !== undefined ? { updatedAt: opts.updatedAt } : {}),
-  };
-  if (trigger === 'group_created') Object.assign(group, { scope: 'admin', joinedAt: createdAt, hasJoined: true });
-  if (trigger === 'group_owner_transferred' && opts.oldOwner !== undefined) Object.assign(group, { oldOwner: opts.oldOwner, updatedBy: opts.oldOwner });
-  const scopeExtra = opts.scope !== undefined ? { scope: opts.scope, oldScope: opts.oldScope ?? 'participant' } : {};
-  const data: Record<string, unknown> = { group };
-  if (opts.members !== undefined) data.members = Object.fromEntries(opts.members.map((uid) => [uid, member(uid, scopeExtra)]));
-  if (opts.by !== undefined) data.by = member(opts.by);
-  return { trigger, data, appId: opts.appId ?? 'cometchat-app', region: 'us', webhook: 'e2ee-hook' };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Random group histories and the membership they imply, for order-independence tests.
 
 /** A deterministic PRNG (mulberry32), so a failing sequence can be replayed from its seed. */
 export function seededRandom(seed: number): () => number {
@@ -237,13 +142,8 @@ export function shuffledWithDuplicates<T>(rng: () => number, items: T[], duplica
   return out;
 }
 
-/** Rows the webhook intake writes, plus reconcile requests: "nothing changed" is equality of two of these. */
-export async function webhookRowCounts(db: Kysely<Database>, recorder: { requests: unknown[] }) {
-  const { rows } = await sql<{ events: string; groups: string; members: string; outbox: string }>`
-    SELECT (SELECT count(*) FROM webhook_events) AS events, (SELECT count(*) FROM groups) AS groups,
-           (SELECT count(*) FROM group_members) AS members, (SELECT count(*) FROM reconcile_outbox) AS outbox`.execute(db);
-  return { ...rows[0], requests: recorder.requests.length };
-}
+/** The part of a group's desired state the model predicts (read through `desired` in the check). */
+export interface DesiredGroupView { deleted: boolean; ownerUid: string | null; members: string[] }
 
 export interface ShuffledDeliveryCheck<T> {
   histories: ModelEvent[][];
@@ -251,7 +151,7 @@ export interface ShuffledDeliveryCheck<T> {
   deliveries: T[];
   send: (delivery: T) => Promise<{ statusCode: number; body: string }>;
   concurrency: number;
-  desired: (guid: string) => ReturnType<typeof desiredGroup>;
+  desired: (guid: string) => Promise<DesiredGroupView | null | undefined>;
   /** Named in failure messages, so a failing run can be replayed. */
   seed: number;
 }
@@ -280,7 +180,7 @@ export async function checkShuffledDeliveries<T>(t: Test, check: ShuffledDeliver
       ? { exists: true, deleted: got.deleted, ownerUid: got.ownerUid, members: got.members }
       : { exists: false, deleted: false, ownerUid: null, members: [] };
     if (JSON.stringify(view) !== JSON.stringify(want) && ++mismatches <= 3) {
-      t.same(view, want, `${events[0].guid} (seed ${check.seed}): ${JSON.stringify(events)}`);
+      t.same(view, want, `${events[0].guid} (seed ${check.seed}, replay with TEST_SEED=${check.seed}): ${JSON.stringify(events)}`);
     }
   }
   t.equal(mismatches, 0, `${check.histories.length} groups converge to their time-ordered state`);

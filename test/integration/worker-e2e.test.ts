@@ -4,10 +4,11 @@
  * E3Kit clients reading and writing group messages.
  */
 import t, { type Test } from 'tap';
-import { requestResync as recordResyncRequest } from '../src/groups/outbox-repository.js';
+import { requestResync as recordResyncRequest } from '../../src/groups/outbox-repository.js';
 import {
-  groupStatus, registeredUsers, sendCometChat, sendStandard, serviceView, startWorkerStack, userClient, waitFor, waitForStatus,
-} from './helpers/worker-stack.js';
+  groupStatus, registeredUsers, sendCometChat, sendStandard, serviceView, startWorkerStack, userClient, waitForStatus,
+} from '../helpers/worker-stack.js';
+import { waitFor } from '../helpers/wait.js';
 
 // Pending members are re-checked only after a minute here, so a prompt sync after registering can
 // only come from the nudge sent when the user fetches a Virgil JWT.
@@ -201,6 +202,7 @@ t.test('tenant changes: a new config version rebuilds the service identity; a di
 t.test('a tenant whose service card is missing on Virgil gets it published by the worker', async (t) => {
   const other = await h.onboardTenant();
   const credentials = (await h.ctx.tenants.get(other.appId))!;
+  const onboardedSecond = Math.floor(Date.now() / 1000); // the service card's timestamp is at most this
   const cardId = other.view.serviceCardId!;
   t.ok(cardId, 'onboarding published a card');
   const revoke = await fetch(`${h.emulator.url}/card/v5/actions/revoke/${cardId}`, {
@@ -213,7 +215,7 @@ t.test('a tenant whose service card is missing on Virgil gets it published by th
   const [ann] = [...(await registeredUsers(t, h, other, ['ann'])).values()];
   // A card's id hashes its content, which has a one-second timestamp: republishing the same key
   // within the second of onboarding would repeat the revoked card exactly (Virgil answers 409).
-  await new Promise((resolve) => setTimeout(resolve, 1_100));
+  await waitFor(() => Math.floor(Date.now() / 1000) > onboardedSecond, 'a second after the onboarding card', { intervalMs: 20 });
   await t.rejects(ann.findUsers(credentials.serviceIdentity), 'no service card on Virgil now');
   await sendStandard(h, other, 'group.created', { guid: 'std-recovered', occurredAt: new Date(Date.now() - 5_000), owner: 'ann', members: [] });
   const status = await waitForStatus(h, other.appId, 'std-recovered', (s) => s.status === 'synced');

@@ -5,13 +5,12 @@
  */
 import { sql } from 'kysely';
 import t from 'tap';
-import { WebhookEventRetention } from '../src/groups/webhook-event-retention.js';
-import { startTestApp } from './helpers/app.js';
-import { RecordingRequester } from './helpers/recording-requester.js';
-import {
-  basicAuthHeader, checkShuffledDeliveries, cometchatPayload, desiredGroup, randomHistory, seededRandom, shuffledWithDuplicates,
-  webhookRowCounts, type CometChatPayloadOptions, type ModelEvent,
-} from './helpers/webhooks.js';
+import { WebhookEventRetention } from '../../src/groups/webhook-event-retention.js';
+import { startTestApp } from '../helpers/app.js';
+import { RecordingRequester } from '../helpers/recording-requester.js';
+import { desiredGroup, webhookRowCounts } from '../helpers/db.js';
+import { basicAuthHeader, cometchatPayload, type CometChatPayloadOptions } from '../helpers/deliveries.js';
+import { checkShuffledDeliveries, randomHistory, seededRandom, shuffledWithDuplicates, testSeed, type ModelEvent } from '../helpers/group-model.js';
 
 const recorder = new RecordingRequester();
 const h = await startTestApp(t, { reconcile: recorder });
@@ -220,7 +219,7 @@ t.test('stored deliveries older than the retention are pruned; a later redeliver
 });
 
 t.test('property: shuffled CometChat deliveries with duplicates converge', async (t) => {
-  const seed = 0xc0ffee;
+  const seed = testSeed(t, 0xc0ffee);
   const rng = seededRandom(seed);
   const uids = ['a', 'b', 'c', 'd', 'e'];
   const histories = Array.from({ length: 80 }, (_, i) => randomHistory(rng, `cc-prop-${i}`, {

@@ -5,10 +5,10 @@
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import t, { type Test } from 'tap';
-import { callerTokenVerifierFor } from '../src/auth/caller-token.js';
-import { startTestApp } from './helpers/app.js';
-import { nowSeconds, signJwt, virgilJwtCall } from './helpers/extension-client.js';
-import { unsignedToken } from './helpers/tokens.js';
+import { callerTokenVerifierFor } from '../../src/auth/caller-token.js';
+import { startTestApp } from '../helpers/app.js';
+import { nowSeconds, signJwt, virgilJwtCall } from '../helpers/extension-client.js';
+import { unsignedToken } from '../helpers/tokens.js';
 
 const h = await startTestApp(t);
 const hs = await h.onboardTenant();

@@ -1,19 +1,17 @@
 /**
- * Configuration, secrets at rest, identities and migrations: the pieces everything else stands on.
+ * Configuration, secrets at rest, identities and signing: the pure pieces everything else stands on
+ * (no database, no server).
  */
 import { execFileSync } from 'node:child_process';
 import { createPublicKey, generateKeyPairSync, randomBytes, verify } from 'node:crypto';
 import t from 'tap';
-import { ConfigError, loadDevConfig as loadConfig, parseMasterKeys } from '../src/config/config.js';
-import { createEd25519Signer, ed25519Engine } from '../src/crypto/ed25519.js';
-import { Keyring, SecretDecryptionError } from '../src/crypto/envelope.js';
-import { groupIdentity, serviceIdentity, userIdentity } from '../src/crypto/identity.js';
-import { migrate } from '../src/db/migrator.js';
-import { rewrapSecrets } from '../src/tenants/rewrap.js';
-import { VirgilJwtSigner } from '../src/virgil/jwt.js';
-import { exportPrivateKeyBase64 } from '../src/virgil/keys.js';
-import { createTestDatabase } from './helpers/db.js';
-import { virgilTokenChecker } from './helpers/extension-client.js';
+import { ConfigError, loadDevConfig as loadConfig, parseMasterKeys } from '../../src/config/config.js';
+import { createEd25519Signer, ed25519Engine } from '../../src/crypto/ed25519.js';
+import { Keyring, SecretDecryptionError } from '../../src/crypto/envelope.js';
+import { groupIdentity, serviceIdentity, userIdentity } from '../../src/crypto/identity.js';
+import { VirgilJwtSigner } from '../../src/virgil/jwt.js';
+import { exportPrivateKeyBase64 } from '../../src/virgil/keys.js';
+import { virgilTokenChecker } from '../helpers/extension-client.js';
 
 const key = () => randomBytes(32).toString('base64');
 const baseEnv = { ADMIN_TOKENS: 'a'.repeat(24), MASTER_KEYS: `k1:${key()}` };
@@ -130,31 +128,3 @@ t.test('Ed25519: where the addon cannot load, node:crypto signs the same tokens'
   t.equal(out.token, new VirgilJwtSigner({ ...options, appKey, engine: 'libsodium' }).sign('abc123', now).token, 'the token libsodium signs');
 });
 
-t.test('migrations apply once, concurrently, and refuse edited history', async (t) => {
-  const { handle } = await createTestDatabase(t);
-  const results = await Promise.all([migrate(handle.pool), migrate(handle.pool), migrate(handle.pool)]);
-  t.same(results.map((r) => r.applied.length), [0, 0, 0], 'already applied by the test helper');
-  await handle.pool.query("UPDATE schema_migrations SET checksum = 'x' WHERE name = '0001_tenants.sql'");
-  await t.rejects(migrate(handle.pool), /was changed after it was applied/);
-});
-
-t.test('re-wrap re-seals every tenant secret with the active key', async (t) => {
-  const { handle } = await createTestDatabase(t);
-  const [k1, k2] = [parseMasterKeys(`k1:${key()}`)[0], parseMasterKeys(`k2:${key()}`)[0]];
-  const old = new Keyring([k1]);
-  const seal = (field: string, v: string) => old.seal(v, { tenant: 'acme', field });
-  await handle.db.insertInto('tenants').values({
-    app_id: 'acme', virgil_app_id: 'aa', virgil_app_key_id: 'bb', virgil_app_key: seal('virgil_app_key', 'APPKEY'),
-    identity_secret: seal('identity_secret', 'SECRET'), service_identity: 'svc', service_private_key: seal('service_private_key', 'PRIV'),
-    service_public_key: 'PUB', user_auth: JSON.stringify({ algorithm: 'HS256', uidClaim: 'sub', clockToleranceSeconds: 0 }),
-    user_auth_key: seal('user_auth_key', 'HSKEY'), webhook_basic_username: 'u', webhook_basic_password: seal('webhook_basic_password', 'PW'),
-  }).execute();
-  const ring = new Keyring([k2, k1]);
-  t.same(await rewrapSecrets(handle.db, ring), { tenants: 1, values: 5 });
-  t.same(await rewrapSecrets(handle.db, ring), { tenants: 1, values: 0 }, 'idempotent');
-  const row = await handle.db.selectFrom('tenants').selectAll().executeTakeFirstOrThrow();
-  const onlyNew = new Keyring([k2]);
-  t.equal(onlyNew.open(row.virgil_app_key, { tenant: 'acme', field: 'virgil_app_key' }), 'APPKEY');
-  t.equal(onlyNew.open(row.webhook_basic_password!, { tenant: 'acme', field: 'webhook_basic_password' }), 'PW');
-  t.equal(row.webhook_signing_secret, null);
-});

@@ -6,10 +6,10 @@
 import { randomBytes } from 'node:crypto';
 import type { LightMyRequestResponse } from 'fastify';
 import t from 'tap';
-import { SECURITY_HEADERS } from '../src/http/plugins/security-headers.js';
-import { generateEd25519KeyPair } from '../src/virgil/keys.js';
-import { startTestApp } from './helpers/app.js';
-import { getIdentitiesCall, signJwt, nowSeconds, virgilJwtCall } from './helpers/extension-client.js';
+import { SECURITY_HEADERS } from '../../src/http/plugins/security-headers.js';
+import { generateEd25519KeyPair } from '../../src/virgil/keys.js';
+import { startTestApp } from '../helpers/app.js';
+import { getIdentitiesCall, signJwt, nowSeconds, virgilJwtCall } from '../helpers/extension-client.js';
 
 t.test('security headers on every kind of answer', async (t) => {
   const h = await startTestApp(t);
