@@ -21,6 +21,7 @@ const LAYERS = [
   'virgil',
   'crypto',
   'db',
+  'local', // loopback servers for development, tests and benchmarks (embedded PostgreSQL, redis-server)
   'lib',
 ];
 

@@ -25,9 +25,20 @@ import { startEmulator } from '../src/http/emulator/index.js';
 import { ReconcileQueue } from '../src/reconcile/reconcile-queue.js';
 import { buildApp } from '../src/http/app.js';
 import { startWorker } from '../src/reconcile/worker.js';
-import { findRedisServer, startRedis, startTestPostgres } from '../test/helpers/servers.js';
-import { publishTestCard } from '../test/helpers/virgil-clients.js';
-import { basicAuthHeader, cometchatPayload } from '../test/helpers/deliveries.js';
+import { startThrowawayPostgres } from '../src/local/embedded-postgres.js';
+import { findRedisServer, startRedis } from '../src/local/redis-server.js';
+import { VirgilCardPublisher } from '../src/virgil/cards.js';
+import { generateEd25519KeyPair, importEd25519PrivateKey } from '../src/virgil/keys.js';
+
+/**
+ * A CometChat group webhook carrying what the intake reads: the envelope, the group (guid, owner,
+ * times in unix seconds) and the members as keys of `data.members`.
+ */
+function cometchatDelivery(appId: string, trigger: string, p: { guid?: unknown; owner?: unknown; members?: unknown; createdAt?: unknown; updatedAt?: unknown }) {
+  const group = { guid: p.guid, owner: p.owner, createdAt: p.createdAt ?? p.updatedAt, updatedAt: p.updatedAt ?? p.createdAt };
+  const members = Array.isArray(p.members) ? Object.fromEntries(p.members.map((uid: string) => [uid, { uid }])) : undefined;
+  return { trigger, appId, region: 'us', webhook: 'bench', data: { group, ...(members ? { members } : {}) } };
+}
 
 export interface WorkerBenchRow {
   phase: string;
@@ -56,7 +67,7 @@ export async function runWorkerBench(opts: { groups?: number; concurrency?: numb
 
   const stops: Array<() => Promise<unknown>> = [];
   try {
-    const pg = await startTestPostgres();
+    const pg = await startThrowawayPostgres();
     stops.push(() => pg.stop());
     const redis = await startRedis(redisBin);
     stops.push(() => redis.stop());
@@ -97,7 +108,10 @@ export async function runWorkerBench(opts: { groups?: number; concurrency?: numb
     if (onboard.status !== 201) throw new Error(`onboarding failed: ${onboard.status} ${await onboard.text()}`);
     const tenant = (await ctx.tenants.get(appId))!;
     const uids = Array.from({ length: 40 }, (_, i) => `user${i}`);
-    await Promise.all(uids.map((uid) => publishTestCard(emulator.url, virgil, tenant.userIdentity(uid))));
+    // Registered users: a self-signed card each, published the way the service publishes its own.
+    const cards = new VirgilCardPublisher(emulator.url);
+    const virgilApp = { appId: virgil.appId, appKeyId: virgil.appKeyId, appKey: importEd25519PrivateKey(virgil.appKey)! };
+    await Promise.all(uids.map((uid) => cards.publish(virgilApp, tenant.userIdentity(uid), importEd25519PrivateKey(generateEd25519KeyPair().privateKey)!)));
 
     const guids = Array.from({ length: groupCount }, (_, i) => `bench-${i}`);
     const member = (g: number, k: number) => uids[(g * 3 + k) % uids.length];
@@ -105,8 +119,8 @@ export async function runWorkerBench(opts: { groups?: number; concurrency?: numb
 
     const send = (trigger: string, payload: Record<string, unknown>) => fetch(`${url}/v1/webhooks/${appId}/cometchat`, {
       method: 'POST',
-      headers: { authorization: basicAuthHeader(basic.username, basic.password), 'content-type': 'application/json' },
-      body: JSON.stringify(cometchatPayload(trigger, { appId, guid: payload.guid as string, ...payload })),
+      headers: { authorization: `Basic ${Buffer.from(`${basic.username}:${basic.password}`).toString('base64')}`, 'content-type': 'application/json' },
+      body: JSON.stringify(cometchatDelivery(appId, trigger, payload)),
     }).then(async (res) => { if (res.status !== 200) throw new Error(`${trigger}: ${res.status} ${await res.text()}`); });
 
     async function phase(name: string, trigger: string, build: (g: number, at: number) => Record<string, unknown>): Promise<WorkerBenchRow> {

@@ -11,7 +11,8 @@
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { findRedisServer, startRedis, startTestPostgres } from './helpers/servers.js';
+import { startThrowawayPostgres } from '../src/local/embedded-postgres.js';
+import { findRedisServer, startRedis } from '../src/local/redis-server.js';
 
 const UNIT = 'test/unit/**/*.test.ts';
 const INTEGRATION = 'test/integration/**/*.test.ts';
@@ -35,7 +36,7 @@ if (needsServers) {
     console.error('redis-server is not installed: install it (Debian/Ubuntu: apt-get install -y redis-server) and run again.');
     process.exit(1);
   }
-  const pg = await startTestPostgres();
+  const pg = await startThrowawayPostgres();
   stops.push(() => pg.stop());
   const redis = await startRedis(redisBin);
   stops.unshift(() => redis.stop());

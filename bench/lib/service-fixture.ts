@@ -8,7 +8,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { startEmulator } from '../../src/http/emulator/index.js';
-import { freePort, startTestPostgres } from '../../test/helpers/servers.js';
+import { startThrowawayPostgres } from '../../src/local/embedded-postgres.js';
+import { freePort } from '../../src/local/free-port.js';
 import { startChildServer } from './child-server.js';
 import type { ServiceFixture } from './types.js';
 
@@ -27,7 +28,7 @@ export async function startService(callerSecret: string): Promise<RunningService
     for (const s of stops.splice(0).reverse()) await s().catch((err) => console.error(`  cleanup: ${(err as Error).message}`));
   };
   try {
-    const pg = await startTestPostgres();
+    const pg = await startThrowawayPostgres();
     stops.push(() => pg.stop());
     const emulator = await startEmulator({ port: 0 });
     stops.push(() => emulator.close());

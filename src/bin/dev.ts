@@ -10,7 +10,7 @@ import { createLogger } from '../lib/logger.js';
 import type { OwnedAppContext } from '../app/build-context.js';
 import { dataDirFrom, loadDevConfig, ConfigError, type DevConfig } from '../config/config.js';
 import { loadEnvFileIfPresent } from '../config/env-file.js';
-import { startEmbeddedPostgres } from '../db/embedded-postgres.js';
+import { startEmbeddedPostgres } from '../local/embedded-postgres.js';
 import { startEmulator, type RunningEmulator } from '../http/emulator/index.js';
 import { buildAdminApp, buildApp } from '../http/app.js';
 import { startWorker } from '../reconcile/worker.js';

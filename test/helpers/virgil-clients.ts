@@ -2,12 +2,12 @@
  * Real Virgil clients for end-to-end tests: Virgil JWTs signed like a backend would, and e3kit-node
  * instances with their own temporary key and group storage (LevelDB allows one handle per folder).
  */
-import { cardIdOf } from '../../src/virgil/cards.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { closeGroupStorage, enableSelfSignatureVerification, loadE3kit, type EThreeInstance, type EThreeOptions } from '../../src/virgil/e3kit-runtime.js';
-import { VirgilJwtSigner, virgilSign } from '../../src/virgil/jwt.js';
+import { VirgilCardPublisher } from '../../src/virgil/cards.js';
+import { VirgilJwtSigner } from '../../src/virgil/jwt.js';
 import { generateEd25519KeyPair, importEd25519PrivateKey } from '../../src/virgil/keys.js';
 
 export interface VirgilAppCredentials {
@@ -60,18 +60,13 @@ export async function createE3Client(options: E3ClientOptions): Promise<EThreeIn
 
 
 /**
- * Publishes a self-signed Ed25519 card for `identity` with plain HTTP (no e3kit): a cheap way to get
- * many registered users, e.g. for group-size limits.
+ * Publishes a self-signed Ed25519 card for `identity` with plain HTTP (no e3kit), as the service
+ * publishes its own: a cheap way to get many registered users, e.g. for group-size limits.
  */
 export async function publishTestCard(apiUrl: string, app: VirgilAppCredentials, identity: string): Promise<{ cardId: string; privateKey: string }> {
-  const { privateKey, publicKey } = generateEd25519KeyPair();
-  const content = JSON.stringify({ identity, created_at: Math.floor(Date.now() / 1000), version: '5.0', public_key: publicKey });
-  const signature = virgilSign(content, importEd25519PrivateKey(privateKey)!);
-  const response = await fetch(`${apiUrl}/card/v5`, {
-    method: 'POST',
-    headers: { authorization: `Virgil ${mintVirgilJwt(app, identity)}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ content_snapshot: Buffer.from(content).toString('base64'), signatures: [{ signer: 'self', signature: signature.toString('base64') }] }),
-  });
-  if (!response.ok) throw new Error(`card publish for ${identity} failed: HTTP ${response.status} ${await response.text()}`);
-  return { cardId: cardIdOf(content), privateKey };
+  const { privateKey } = generateEd25519KeyPair();
+  const cardId = await new VirgilCardPublisher(apiUrl).publish(
+    { appId: app.appId, appKeyId: app.appKeyId, appKey: importEd25519PrivateKey(app.appKey)! }, identity, importEd25519PrivateKey(privateKey)!,
+  );
+  return { cardId, privateKey };
 }

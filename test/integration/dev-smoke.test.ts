@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { freePort } from '../helpers/servers.js';
+import { freePort } from '../../src/local/free-port.js';
 import { waitFor } from '../helpers/wait.js';
 
 interface DevRun { output: () => string; apiUrl: string; token: string; stop(): Promise<number | null> }

