@@ -4,11 +4,13 @@
  * HS/RS confusion and any other algorithm fail), `exp` is required, `iss`/`aud` are required and
  * pinned when configured, and the uid comes from the configured claim.
  *
- * Verification uses fast-jwt (the engine under @fastify/jwt) directly: @fastify/jwt keeps one
- * verifier per plugin registration and builds a fresh one per request when options vary, while every
- * tenant here has its own key, algorithm, issuer and audience. One verifier is built per
- * TenantRuntime object and kept in a WeakMap; the directory replaces that object whenever the tenant
- * changes, so a rotated key takes effect on the next request and the old verifier is collected.
+ * Verification uses fast-jwt (the engine under @fastify/jwt) directly, one verifier per tenant
+ * configuration: @fastify/jwt reuses a verifier only while every caller shares one set of options,
+ * and builds a new one per request when the algorithm, issuer, audience or clock tolerance vary, as
+ * they do per tenant here (measured: about a third of the verifies per second; see the README). The
+ * verifier is kept in a WeakMap keyed by the TenantRuntime object; the directory replaces that
+ * object whenever the tenant changes, so a rotated key takes effect on the next request and the old
+ * verifier is collected.
  */
 import { createVerifier, TokenError } from 'fast-jwt';
 import type { TenantRuntime } from '../tenants/types.js';
