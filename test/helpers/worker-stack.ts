@@ -105,11 +105,13 @@ export async function groupStatus(h: TestApp, appId: string, guid: string): Prom
 /** Waits until the group's status matches (and its desired state has been reconciled). */
 export async function waitForStatus(h: TestApp, appId: string, guid: string, accept: (s: GroupStatusData) => boolean, timeoutMs?: number) {
   return waitFor(async () => {
-    const status = await groupStatus(h, appId, guid);
-    if (!status || !accept(status)) return undefined;
+    // Versions first, then the status: a status read before a run finished could otherwise be
+    // paired with versions read after it (a new group reads `pending` before its first run, too).
     const row = await h.ctx.db.selectFrom('groups').select(['synced_version', 'desired_version'])
       .where('tenant_id', '=', appId).where('guid', '=', guid).executeTakeFirst();
-    return row && BigInt(row.synced_version) >= BigInt(row.desired_version) ? status : undefined;
+    if (!row || BigInt(row.synced_version) < BigInt(row.desired_version)) return undefined;
+    const status = await groupStatus(h, appId, guid);
+    return status && accept(status) ? status : undefined;
   }, `group ${guid} status`, timeoutMs);
 }
 
