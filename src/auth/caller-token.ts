@@ -4,6 +4,12 @@
  * HS/RS confusion and any other algorithm fail), `exp` is required, `iss`/`aud` are required and
  * pinned when configured, and the uid comes from the configured claim.
  *
+ * Lifetimes are bounded: `exp` may lie at most `maxTokenLifetimeSeconds` after `iat` (else `nbf`,
+ * else now), and an `iat` later than now plus the clock tolerance is refused, so an app cannot mint
+ * a token that stays usable for ever once stolen. The time claims are checked here rather than by
+ * fast-jwt, against one injectable clock, because fast-jwt only takes a clock fixed when the
+ * verifier is built.
+ *
  * Verification uses fast-jwt (the engine under @fastify/jwt) directly, one verifier per tenant
  * configuration: @fastify/jwt reuses a verifier only while every caller shares one set of options,
  * and builds a new one per request when the algorithm, issuer, audience or clock tolerance vary, as
@@ -13,7 +19,7 @@
  * verifier is collected.
  */
 import { createVerifier, TokenError } from 'fast-jwt';
-import type { TenantRuntime } from '../tenants/types.js';
+import { CALLER_TOKEN_LIFETIME, type TenantRuntime } from '../tenants/types.js';
 import { ID_RULE, isValidId } from '../lib/ids.js';
 
 export type CallerTokenFailureCode = 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'AUTH_MISCONFIGURED';
@@ -40,6 +46,7 @@ const FAILURES = {
   unsigned: failure('TOKEN_INVALID', 'The token is not signed'),
   expired: failure('TOKEN_EXPIRED', 'The token has expired'),
   inactive: failure('TOKEN_INVALID', 'The token is not valid yet (nbf)'),
+  issuedInFuture: failure('TOKEN_INVALID', 'The token was issued in the future (iat is later than now plus the clock tolerance)'),
   claims: failure('TOKEN_INVALID', 'The token claims do not match this app (iss, aud or a claim type)'),
   invalid: failure('TOKEN_INVALID', 'The token is invalid'),
   misconfigured: failure('AUTH_MISCONFIGURED', 'Caller authentication is misconfigured for this app'),
@@ -64,7 +71,12 @@ function mapError(err: unknown): CallerTokenFailure {
   return (typeof code === 'string' && CODE_TO_FAILURE[code]) || FAILURES.invalid;
 }
 
-export function buildCallerTokenVerifier(userAuth: TenantRuntime['userAuth']): CallerTokenVerifier {
+export interface CallerTokenVerifierOptions {
+  /** The clock, in milliseconds since the epoch. */
+  now?: () => number;
+}
+
+export function buildCallerTokenVerifier(userAuth: TenantRuntime['userAuth'], { now = Date.now }: CallerTokenVerifierOptions = {}): CallerTokenVerifier {
   const { settings, key } = userAuth;
   const requiredClaims = ['exp'];
   if (settings.issuer) requiredClaims.push('iss');
@@ -72,17 +84,39 @@ export function buildCallerTokenVerifier(userAuth: TenantRuntime['userAuth']): C
   const missingUid = failure('TOKEN_INVALID', `The token has no usable "${settings.uidClaim}" claim (${ID_RULE})`);
   const missingClaim = failure('TOKEN_INVALID', `The token lacks a required claim (${requiredClaims.join(', ')})`);
   const uidClaim = settings.uidClaim;
+  const toleranceMs = settings.clockToleranceSeconds * 1000;
+  const maxLifetime = settings.maxTokenLifetimeSeconds ?? CALLER_TOKEN_LIFETIME.defaultSeconds;
+  const tooLong = failure('TOKEN_INVALID', `The token lives too long: exp is more than ${maxLifetime} seconds after iat (or nbf, or now when both are absent)`);
 
   const verify = createVerifier({
     key,
     algorithms: [settings.algorithm],
     requiredClaims,
-    clockTolerance: settings.clockToleranceSeconds * 1000,
+    ignoreExpiration: true,
+    ignoreNotBefore: true,
     ...(settings.issuer ? { allowedIss: settings.issuer } : {}),
     ...(settings.audience ? { allowedAud: settings.audience } : {}),
     // Every request of a busy app carries a different token: a verify cache would only cost memory.
     cache: false,
   });
+
+  // Written as "refuse unless within bounds" so that a non-finite value can never slip through.
+  function checkTimes(payload: Record<string, unknown>): CallerTokenFailure | null {
+    const { exp, nbf, iat } = payload;
+    if (typeof exp !== 'number') return FAILURES.claims;
+    const nowMs = now();
+    if (!(exp * 1000 + toleranceMs >= nowMs)) return FAILURES.expired;
+    if (nbf !== undefined) {
+      if (typeof nbf !== 'number') return FAILURES.claims;
+      if (!(nbf * 1000 - toleranceMs <= nowMs)) return FAILURES.inactive;
+    }
+    if (iat !== undefined) {
+      if (typeof iat !== 'number') return FAILURES.claims;
+      if (!(iat * 1000 - toleranceMs <= nowMs)) return FAILURES.issuedInFuture;
+    }
+    const start = iat !== undefined ? iat : nbf !== undefined ? nbf : nowMs / 1000;
+    return exp - start <= maxLifetime ? null : tooLong;
+  }
 
   return (token) => {
     if (token.length > MAX_CALLER_TOKEN_LENGTH) return FAILURES.tooLong;
@@ -93,6 +127,8 @@ export function buildCallerTokenVerifier(userAuth: TenantRuntime['userAuth']): C
       if ((err as { code?: unknown }).code === TokenError.codes.missingRequiredClaim) return missingClaim;
       return mapError(err);
     }
+    const timeFailure = checkTimes(payload);
+    if (timeFailure !== null) return timeFailure;
     const uid = Object.hasOwn(payload, uidClaim) ? payload[uidClaim] : undefined;
     return isValidId(uid) ? uid : missingUid;
   };

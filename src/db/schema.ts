@@ -13,6 +13,8 @@ export interface UserAuthSettings {
   audience?: string;
   uidClaim: string;
   clockToleranceSeconds: number;
+  /** Longest accepted caller-token lifetime; rows written before it existed lack it (the default applies). */
+  maxTokenLifetimeSeconds?: number;
 }
 
 export interface RateLimitSettings { tenantPerMinute?: number; userPerMinute?: number }

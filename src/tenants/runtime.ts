@@ -9,7 +9,7 @@ import { groupIdentity, userIdentity } from '../crypto/identity.js';
 import type { TenantRow } from '../db/schema.js';
 import { importEd25519PrivateKey } from '../virgil/keys.js';
 import { VirgilJwtSigner } from '../virgil/jwt.js';
-import type { TenantRuntime, TenantView } from './types.js';
+import { CALLER_TOKEN_LIFETIME, type TenantRuntime, type TenantView } from './types.js';
 
 /** Column names double as the AAD field names of sealed values. */
 export type SealedField = 'virgil_app_key' | 'identity_secret' | 'service_private_key' | 'user_auth_key' | 'webhook_basic_password' | 'webhook_signing_secret';
@@ -46,13 +46,14 @@ export function buildTenantRuntime(row: TenantRow, keyring: Keyring): TenantRunt
 
 export function toTenantView(row: TenantRow): TenantView {
   const { algorithm, issuer, audience, uidClaim, clockToleranceSeconds } = row.user_auth;
+  const maxTokenLifetimeSeconds = row.user_auth.maxTokenLifetimeSeconds ?? CALLER_TOKEN_LIFETIME.defaultSeconds;
   return {
     appId: row.app_id,
     status: row.status,
     groupOwnerIdentity: row.service_identity,
     serviceCardId: row.service_card_id,
     virgil: { appId: row.virgil_app_id, appKeyId: row.virgil_app_key_id },
-    userAuth: { algorithm, uidClaim, clockToleranceSeconds, ...(issuer ? { issuer } : {}), ...(audience ? { audience } : {}) },
+    userAuth: { algorithm, uidClaim, clockToleranceSeconds, maxTokenLifetimeSeconds, ...(issuer ? { issuer } : {}), ...(audience ? { audience } : {}) },
     webhooks: {
       basicAuth: row.webhook_basic_username ? { username: row.webhook_basic_username } : null,
       signingSecretConfigured: row.webhook_signing_secret !== null,

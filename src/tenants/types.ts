@@ -7,6 +7,13 @@ import type { VirgilJwtSigner } from '../virgil/jwt.js';
 
 export type UserAuthAlgorithm = UserAuthSettings['algorithm'];
 
+/**
+ * Bounds of `userAuth.maxTokenLifetimeSeconds`: how long after its `iat` (else `nbf`, else now) a
+ * caller token may expire. A stolen token stays usable until `exp`, so an app must not be able to
+ * mint tokens that never expire; a day covers a session, thirty days an app that insists.
+ */
+export const CALLER_TOKEN_LIFETIME = Object.freeze({ defaultSeconds: 86_400, minSeconds: 60, maxSeconds: 2_592_000 });
+
 export interface VirgilCredentialsInput { appId: string; appKeyId: string; appKey: string }
 
 export interface UserAuthInput {
@@ -20,6 +27,8 @@ export interface UserAuthInput {
   /** Claim holding the uid; default "sub". */
   uidClaim?: string;
   clockToleranceSeconds?: number;
+  /** Longest accepted `exp` minus `iat` (else `nbf`, else now); default CALLER_TOKEN_LIFETIME.defaultSeconds. */
+  maxTokenLifetimeSeconds?: number;
 }
 
 export interface WebhooksInput {
@@ -54,7 +63,7 @@ export interface TenantView {
   groupOwnerIdentity: string;
   serviceCardId: string | null;
   virgil: { appId: string; appKeyId: string };
-  userAuth: Omit<UserAuthSettings, never>;
+  userAuth: Omit<UserAuthSettings, 'maxTokenLifetimeSeconds'> & { maxTokenLifetimeSeconds: number };
   webhooks: { basicAuth: { username: string } | null; signingSecretConfigured: boolean };
   jwtTtlSeconds: number;
   rateLimits: RateLimitSettings | null;

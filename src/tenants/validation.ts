@@ -1,12 +1,13 @@
 /**
  * Semantic checks of tenant settings that JSON schema cannot express: keys must import, the user
- * auth key must fit the pinned algorithm, signing secrets must decode. Failures are 422s.
+ * auth key must fit the pinned algorithm, signing secrets must decode. Failures are 422s; a number
+ * out of range (which the admin schema refuses first) is a 400.
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import { unprocessable } from '../lib/errors.js';
+import { invalid, unprocessable } from '../lib/errors.js';
 import type { UserAuthSettings } from '../db/schema.js';
 import { importEd25519PrivateKey } from '../virgil/keys.js';
-import type { UserAuthInput, WebhooksInput } from './types.js';
+import { CALLER_TOKEN_LIFETIME, type UserAuthInput, type WebhooksInput } from './types.js';
 
 export function requireAppKey(appKey: string): KeyObject {
   const key = importEd25519PrivateKey(appKey);
@@ -25,10 +26,16 @@ function publicKeyFits(algorithm: UserAuthSettings['algorithm'], key: KeyObject)
 
 /** Returns the settings to store (no secret) and the key material to seal. */
 export function normaliseUserAuth(input: UserAuthInput): { settings: UserAuthSettings; key: string } {
+  const lifetime = input.maxTokenLifetimeSeconds;
+  if (lifetime !== undefined && !(Number.isInteger(lifetime) && lifetime >= CALLER_TOKEN_LIFETIME.minSeconds && lifetime <= CALLER_TOKEN_LIFETIME.maxSeconds)) {
+    throw invalid('VALIDATION_FAILED', `userAuth.maxTokenLifetimeSeconds must be an integer from ${CALLER_TOKEN_LIFETIME.minSeconds} to ${CALLER_TOKEN_LIFETIME.maxSeconds}`);
+  }
   const settings: UserAuthSettings = {
     algorithm: input.algorithm,
     uidClaim: input.uidClaim ?? 'sub',
     clockToleranceSeconds: input.clockToleranceSeconds ?? 0,
+    // Stored explicitly, so a later change of the default never lengthens an existing app's tokens.
+    maxTokenLifetimeSeconds: input.maxTokenLifetimeSeconds ?? CALLER_TOKEN_LIFETIME.defaultSeconds,
     ...(input.issuer ? { issuer: input.issuer } : {}),
     ...(input.audience ? { audience: input.audience } : {}),
   };

@@ -4,11 +4,12 @@
  * path at once — on this process and on another replica sharing the database.
  */
 import { randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
 import t, { type Test } from 'tap';
 import { matchSecret as matchAdminToken } from '../../src/lib/constant-time.js';
 import { generateEd25519KeyPair } from '../../src/virgil/keys.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
-import { virgilJwtCall, virgilTokenChecker } from '../helpers/extension-client.js';
+import { nowSeconds, signJwt, virgilJwtCall, virgilTokenChecker } from '../helpers/extension-client.js';
 import { createHash } from 'node:crypto';
 import { waitUntil } from '../helpers/wait.js';
 import { sameWindow } from '../helpers/windows.js';
@@ -66,7 +67,7 @@ t.test('onboard, get, list', async (t) => {
   t.match(view, {
     appId: 'acme-chat', status: 'active', groupOwnerIdentity: /^[0-9a-f]{32}$/, serviceCardId: /^[0-9a-f]{64}$/,
     virgil: { appId: body.virgil.appId, appKeyId: body.virgil.appKeyId },
-    userAuth: { algorithm: 'HS256', uidClaim: 'sub', clockToleranceSeconds: 0 },
+    userAuth: { algorithm: 'HS256', uidClaim: 'sub', clockToleranceSeconds: 0, maxTokenLifetimeSeconds: 86_400 },
     webhooks: { basicAuth: null, signingSecretConfigured: false },
     jwtTtlSeconds: 1200, rateLimits: null, configVersion: 1, disabledAt: null,
   });
@@ -128,6 +129,11 @@ t.test('refused admin calls change nothing', async (t) => {
     ['a TTL too short', { ...valid, jwtTtlSeconds: 10 }, 400, 'VALIDATION_FAILED'],
     ['an unknown algorithm', { ...valid, userAuth: { algorithm: 'none', secret: valid.userAuth.secret } }, 400, 'VALIDATION_FAILED'],
     ['a short caller secret', { ...valid, userAuth: { algorithm: 'HS256', secret: 'short' } }, 400, 'VALIDATION_FAILED'],
+    ['a token lifetime limit under a minute', { ...valid, userAuth: { ...valid.userAuth, maxTokenLifetimeSeconds: 59 } }, 400, 'VALIDATION_FAILED'],
+    ['a token lifetime limit over 30 days', { ...valid, userAuth: { ...valid.userAuth, maxTokenLifetimeSeconds: 2_592_001 } }, 400, 'VALIDATION_FAILED'],
+    ['an unbounded token lifetime limit', { ...valid, userAuth: { ...valid.userAuth, maxTokenLifetimeSeconds: 1e308 } }, 400, 'VALIDATION_FAILED'],
+    ['a fractional token lifetime limit', { ...valid, userAuth: { ...valid.userAuth, maxTokenLifetimeSeconds: 600.5 } }, 400, 'VALIDATION_FAILED'],
+    ['a string token lifetime limit', { ...valid, userAuth: { ...valid.userAuth, maxTokenLifetimeSeconds: '600' } }, 400, 'VALIDATION_FAILED'],
     ['an APP_KEY that is not base64', { ...valid, virgil: { ...valid.virgil, appKey: 'not base64!' } }, 400, 'VALIDATION_FAILED'],
     ['an APP_KEY that is not a key', { ...valid, virgil: { ...valid.virgil, appKey: Buffer.from(randomBytes(48)).toString('base64') } }, 422, 'INVALID_APP_KEY'],
     ['an RSA tenant without a public key', { ...valid, userAuth: { algorithm: 'RS256', secret: valid.userAuth.secret } }, 422, 'INVALID_USER_AUTH_KEY'],
@@ -157,6 +163,8 @@ t.test('refused admin calls change nothing', async (t) => {
     ['an APP_KEY that is not a key', { virgil: { appKeyId: 'ab12', appKey: randomBytes(48).toString('base64') } }, 422, 'INVALID_APP_KEY'],
     ['a key id Virgil does not know', { virgil: { appKeyId: 'ab12' } }, 422, 'VIRGIL_CREDENTIALS_REJECTED'],
     ['a null TTL', { jwtTtlSeconds: null }, 400, 'VALIDATION_FAILED'],
+    ['a token lifetime limit over 30 days', { userAuth: { algorithm: 'HS256', secret: existing.userAuthSecret, maxTokenLifetimeSeconds: 2_592_001 } }, 400, 'VALIDATION_FAILED'],
+    ['a null token lifetime limit', { userAuth: { algorithm: 'HS256', secret: existing.userAuthSecret, maxTokenLifetimeSeconds: null } }, 400, 'VALIDATION_FAILED'],
   ];
   for (const [name, body, status, code] of patches) {
     const res = await h.admin('PATCH', `/admin/v1/tenants/${existing.appId}`, body);
@@ -239,6 +247,34 @@ t.test('PATCH settings, DELETE disables, PATCH status re-enables (on every repli
   t.equal((await virgilJwtCall(h.app, tenant.appId, token)).statusCode, 200, 'works again');
   const back = await eventually(() => virgilJwtCall(replica.app, tenant.appId, token), (r) => r.statusCode === 200, 'the replica to accept the re-enabled tenant');
   t.equal(back.statusCode, 200, 'on the replica too');
+});
+
+t.test('the caller-token lifetime limit: default, PATCH applies at once, rows stored before it existed', async (t) => {
+  const tenant = await h.onboardTenant();
+  const token = (lifetime: number) => { const iat = nowSeconds(); return signJwt('HS256', tenant.userAuthSecret, { sub: 'alice', iat, exp: iat + lifetime }); };
+  const status = async (lifetime: number) => (await virgilJwtCall(h.app, tenant.appId, token(lifetime))).statusCode;
+  t.equal((await h.admin('GET', `/admin/v1/tenants/${tenant.appId}`)).json().data.userAuth.maxTokenLifetimeSeconds, 86_400, 'the view shows the default');
+  t.equal(await status(86_400), 200, 'a day is accepted by default');
+  t.equal(await status(86_401), 401, 'a day and a second is not');
+
+  const patched = await h.admin('PATCH', `/admin/v1/tenants/${tenant.appId}`, { userAuth: { algorithm: 'HS256', secret: tenant.userAuthSecret, maxTokenLifetimeSeconds: 600 } });
+  t.equal(patched.statusCode, 200);
+  t.equal(patched.json().data.userAuth.maxTokenLifetimeSeconds, 600, 'the view shows the new limit');
+  const refused = await virgilJwtCall(h.app, tenant.appId, token(601));
+  t.equal(refused.statusCode, 401, 'the next request obeys the new limit');
+  t.equal(refused.json().error?.code, 'TOKEN_INVALID');
+  t.match(refused.json().error?.message, /more than 600 seconds/);
+  t.equal(await status(600), 200, 'exactly the new limit');
+  const raised = await h.admin('PATCH', `/admin/v1/tenants/${tenant.appId}`, { userAuth: { algorithm: 'HS256', secret: tenant.userAuthSecret, maxTokenLifetimeSeconds: 2_592_000 } });
+  t.equal(raised.json().data.userAuth.maxTokenLifetimeSeconds, 2_592_000);
+  t.equal(await status(2_592_000), 200, 'the largest limit');
+
+  await sql`update tenants set user_auth = user_auth - 'maxTokenLifetimeSeconds' where app_id = ${tenant.appId}`.execute(h.ctx.db);
+  const legacy = await h.admin('PATCH', `/admin/v1/tenants/${tenant.appId}`, { jwtTtlSeconds: 900 });
+  t.equal(legacy.statusCode, 200);
+  t.equal(legacy.json().data.userAuth.maxTokenLifetimeSeconds, 86_400, 'a row without the setting shows the default');
+  t.equal(await status(86_401), 401, 'and the default applies to it');
+  t.equal(await status(86_400), 200);
 });
 
 t.test('the admin API is rate limited per token and per address', async (t) => {

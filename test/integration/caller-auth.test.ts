@@ -1,7 +1,8 @@
 /**
  * Who may call the extension API: the tenant is resolved from the appId header first, then the
  * caller's JWT is verified with that tenant's key, pinned algorithm, required exp and optional
- * pinned iss/aud. Every refusal is a 4xx with a stable code.
+ * pinned iss/aud, and a lifetime bounded by the tenant's limit. Every refusal is a 4xx with a
+ * stable code.
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import t, { type Test } from 'tap';
@@ -166,6 +167,32 @@ t.test('pinned issuer and audience, a custom uid claim and clock tolerance', asy
   const noClaim = await expectRefused(t, pinned.appId, sign({ ...noUid, sub: 'alice' }), 'TOKEN_INVALID', 'sub but no user_id claim');
   t.match(noClaim.json().error.message, /"user_id" claim/);
   await expectRefused(t, pinned.appId, signJwt('HS256', pinnedSecret, good), 'TOKEN_INVALID', 'HS256 at an HS512 tenant');
+});
+
+t.test('token lifetimes are bounded: exp far ahead and iat in the future are refused', async (t) => {
+  const challenge = 'Bearer realm="e2ee-extension", error="invalid_token"';
+  const refuse = async (appId: string, token: string, name: string, message: RegExp) => {
+    const res = await expectRefused(t, appId, token, 'TOKEN_INVALID', name);
+    t.equal(res.headers['www-authenticate'], challenge, `${name}: the challenge`);
+    t.match(res.json().error?.message, message, `${name}: says why`);
+  };
+  const sign = (c: Record<string, unknown>) => signJwt('HS256', hs.userAuthSecret, { sub: 'alice', ...c });
+  const lives = /lives too long: exp is more than 86400 seconds after iat/;
+  const iat = nowSeconds();
+  await refuse(hs.appId, sign({ iat, exp: 1e308 }), 'exp = 1e308', lives);
+  await refuse(hs.appId, sign({ exp: 1e308 }), 'exp = 1e308 without iat', lives);
+  await refuse(hs.appId, sign({ iat, exp: iat + 86_401 }), 'a day and a second after iat', lives);
+  await refuse(hs.appId, sign({ nbf: iat - 60, exp: iat - 60 + 86_401 }), 'a day and a second after nbf', lives);
+  await refuse(hs.appId, sign({ exp: nowSeconds() + 90_000 }), 'a day and an hour from now', lives);
+  await expectAccepted(t, hs.appId, sign({ iat, exp: iat + 86_400 }), 'exactly a day after iat');
+  await refuse(hs.appId, sign({ iat: nowSeconds() + 3_600, exp: nowSeconds() + 3_660 }), 'iat an hour ahead', /issued in the future/);
+  await refuse(rs.appId, signJwt('RS256', rsa.privateKey, { sub: 'alice', iat, exp: 1e308 }), 'exp = 1e308 at an RS256 tenant', lives);
+
+  // The pinned tenant allows 30 s of clock skew.
+  const good = { iss: 'https://auth.acme.test', aud: 'chat', user_id: 'u-42' };
+  const pinnedSign = (c: Record<string, unknown>) => signJwt('HS512', pinnedSecret, { ...good, ...c });
+  await expectAccepted(t, pinned.appId, pinnedSign({ iat: nowSeconds() + 10, exp: nowSeconds() + 600 }), 'iat 10 s ahead, within the tolerance');
+  await refuse(pinned.appId, pinnedSign({ iat: nowSeconds() + 3_600, exp: nowSeconds() + 3_900 }), 'iat an hour ahead, beyond the tolerance', /issued in the future/);
 });
 
 t.test('one verifier per tenant version; a new caller secret applies on the next request', async (t) => {

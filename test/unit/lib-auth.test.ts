@@ -2,7 +2,7 @@
  * Small pure rules: ids, constant-time helpers, caller token verification (with an in-memory
  * tenant), failure classification and job ids/backoff of the reconcile queue.
  */
-import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createHash, createHmac, generateKeyPairSync, randomBytes } from 'node:crypto';
 import t from 'tap';
 import { buildCallerTokenVerifier, callerTokenVerifierFor, MAX_CALLER_TOKEN_LENGTH } from '../../src/auth/caller-token.js';
 import { DomainError, unavailable, misconfigured } from '../../src/lib/errors.js';
@@ -12,7 +12,8 @@ import { classifyFailure } from '../../src/reconcile/failures.js';
 import {
   cappedExponentialBackoff, groupJobKey, isReconcileGroupJob, reconcileDeduplicationId, reconcileJobOptions, wakeJobId, wakeJobOptions,
 } from '../../src/reconcile/jobs.js';
-import type { TenantRuntime } from '../../src/tenants/types.js';
+import { CALLER_TOKEN_LIFETIME, type TenantRuntime } from '../../src/tenants/types.js';
+import { normaliseUserAuth } from '../../src/tenants/validation.js';
 import { nowSeconds, signJwt } from '../helpers/extension-client.js';
 import { unsignedToken } from '../helpers/tokens.js';
 
@@ -64,6 +65,91 @@ t.test('caller token verification with an in-memory tenant', async (t) => {
   t.equal(callerTokenVerifierFor(tenant), callerTokenVerifierFor(tenant), 'one verifier per tenant object');
   const broken = { userAuth: { settings: { algorithm: 'RS256', uidClaim: 'sub', clockToleranceSeconds: 0 }, key: 'not a pem' } } as unknown as TenantRuntime;
   t.match(callerTokenVerifierFor(broken)('anything'), { code: 'AUTH_MISCONFIGURED' }, 'an unusable stored key answers AUTH_MISCONFIGURED');
+});
+
+t.test('caller token lifetimes are bounded, on an injected clock', async (t) => {
+  const secret = randomBytes(32).toString('base64url');
+  // Years away from the real time: every time check must use the injected clock.
+  let clockMs = 2_000_000_000_000;
+  const now = () => clockMs / 1000;
+  const build = (settings: Record<string, unknown> = {}) => buildCallerTokenVerifier(
+    { settings: { algorithm: 'HS256', uidClaim: 'sub', clockToleranceSeconds: 0, ...settings }, key: secret } as unknown as TenantRuntime['userAuth'],
+    { now: () => clockMs },
+  );
+  const sign = (claims: Record<string, unknown>) => signJwt('HS256', secret, { sub: 'alice', ...claims });
+  // JSON.stringify cannot write 1e999 (it parses as Infinity): the payload is written by hand.
+  const signRaw = (json: string) => {
+    const input = `${Buffer.from('{"alg":"HS256","typ":"JWT"}').toString('base64url')}.${Buffer.from(json).toString('base64url')}`;
+    return `${input}.${createHmac('sha256', secret).update(input).digest('base64url')}`;
+  };
+  const tooLong = { code: 'TOKEN_INVALID', message: /lives too long/ };
+  const future = { code: 'TOKEN_INVALID', message: /issued in the future/ };
+  const max = CALLER_TOKEN_LIFETIME.defaultSeconds;
+  t.equal(max, 86_400, 'a day by default');
+
+  // Settings without the field are rows stored before it existed: the default applies.
+  const verify = build();
+  t.equal(verify(sign({ iat: now(), exp: now() + 600 })), 'alice');
+  t.match(verify(sign({ iat: now(), exp: 1e308 })), tooLong, 'exp = 1e308 with iat');
+  t.match(verify(sign({ exp: 1e308 })), tooLong, 'exp = 1e308 alone');
+  t.match(verify(signRaw(`{"sub":"alice","iat":${now()},"exp":1e999}`)), tooLong, 'exp = Infinity');
+  t.match(verify(signRaw(`{"sub":"alice","iat":-1e999,"exp":${now() + 60}}`)), tooLong, 'iat = -Infinity');
+  t.match(verify(signRaw(`{"sub":"alice","nbf":-1e999,"exp":${now() + 60}}`)), tooLong, 'nbf = -Infinity');
+  t.match(verify(signRaw(`{"sub":"alice","iat":1e999,"exp":1e999}`)), future, 'iat = exp = Infinity');
+
+  t.equal(verify(sign({ iat: now(), exp: now() + max })), 'alice', 'exactly the limit after iat');
+  t.match(verify(sign({ iat: now(), exp: now() + max + 1 })), tooLong, 'one second over the limit after iat');
+  t.equal(verify(sign({ iat: now() - 3_600, exp: now() - 3_600 + max })), 'alice', 'measured from an earlier iat: exactly the limit');
+  t.match(verify(sign({ iat: now() - 3_600, exp: now() - 3_600 + max + 1 })), tooLong, 'from an earlier iat, even though exp - now is below the limit');
+  t.match(verify(sign({ iat: 0, exp: now() + 60 })), tooLong, 'iat = 0');
+  t.match(verify(sign({ iat: String(now()), exp: now() + 60 })), { code: 'TOKEN_INVALID', message: /claim type/ }, 'a non-numeric iat');
+
+  t.equal(verify(sign({ nbf: now() - 600, exp: now() - 600 + max })), 'alice', 'without iat, measured from nbf: exactly the limit');
+  t.match(verify(sign({ nbf: now() - 600, exp: now() - 600 + max + 1 })), tooLong, 'without iat, one second over the limit after nbf');
+  t.match(verify(sign({ nbf: now() + 1, exp: now() + 60 })), { code: 'TOKEN_INVALID', message: /nbf/ }, 'nbf still refuses a token not valid yet');
+  t.equal(verify(sign({ iat: now() - 600, nbf: now(), exp: now() - 600 + max })), 'alice', 'iat wins over nbf');
+  t.match(verify(sign({ iat: now() - 600, nbf: now(), exp: now() + max - 1 })), tooLong, 'iat wins over nbf (over the limit)');
+
+  t.equal(verify(sign({ exp: now() + max })), 'alice', 'without iat and nbf, measured from now: exactly the limit');
+  t.match(verify(sign({ exp: now() + max + 1 })), tooLong, 'without iat and nbf, one second over');
+
+  t.match(verify(sign({ iat: now() + 1, exp: now() + 60 })), future, 'iat one second in the future, no tolerance');
+  t.match(verify(sign({ iat: now() + 86_400 * 365, exp: now() + 86_400 * 365 + 60 })), future, 'iat a year ahead (a lifetime that looks short)');
+
+  const tolerant = build({ clockToleranceSeconds: 30 });
+  t.equal(tolerant(sign({ iat: now() + 30, exp: now() + 90 })), 'alice', 'iat within the clock tolerance');
+  t.match(tolerant(sign({ iat: now() + 31, exp: now() + 90 })), future, 'iat beyond the clock tolerance');
+  t.equal(tolerant(sign({ iat: now() - 90, exp: now() - 30 })), 'alice', 'exp within the clock tolerance');
+  t.match(tolerant(sign({ iat: now() - 90, exp: now() - 31 })), { code: 'TOKEN_EXPIRED' }, 'exp beyond the clock tolerance');
+
+  const custom = build({ maxTokenLifetimeSeconds: 300 });
+  t.equal(custom(sign({ iat: now(), exp: now() + 300 })), 'alice', 'a custom limit: exactly at it');
+  t.match(custom(sign({ iat: now(), exp: now() + 301 })), { code: 'TOKEN_INVALID', message: /more than 300 seconds/ }, 'a custom limit: one second over');
+  t.match(custom(sign({ exp: now() + 301 })), tooLong, 'a custom limit, measured from now');
+  const long = build({ maxTokenLifetimeSeconds: CALLER_TOKEN_LIFETIME.maxSeconds });
+  t.equal(long(sign({ iat: now(), exp: now() + CALLER_TOKEN_LIFETIME.maxSeconds })), 'alice', 'the largest allowed limit');
+
+  const token = sign({ iat: now(), exp: now() + 60 });
+  t.equal(verify(token), 'alice');
+  clockMs += 61_000;
+  t.match(verify(token), { code: 'TOKEN_EXPIRED' }, 'the injected clock decides expiry too');
+  t.equal(verify(token), verify(token), 'failures are shared constants');
+  const first = verify(sign({ exp: 1e308 }));
+  t.match(first, tooLong);
+  t.equal(verify(sign({ exp: 1e308 })), first, 'the lifetime failure is one shared object per verifier');
+
+  const realClock = callerTokenVerifierFor({ userAuth: { settings: { algorithm: 'HS256', uidClaim: 'sub', clockToleranceSeconds: 0 }, key: secret } } as unknown as TenantRuntime);
+  t.match(realClock(signJwt('HS256', secret, { sub: 'alice', exp: 1e308 })), tooLong, 'the per-tenant verifier applies the default');
+  t.equal(realClock(signJwt('HS256', secret, { sub: 'alice', iat: nowSeconds(), exp: nowSeconds() + 600 })), 'alice');
+});
+
+t.test('the lifetime setting is normalised with the caller settings', async (t) => {
+  const base = { algorithm: 'HS256' as const, secret: 'x'.repeat(32) };
+  t.equal(normaliseUserAuth(base).settings.maxTokenLifetimeSeconds, 86_400, 'stored with the default');
+  t.equal(normaliseUserAuth({ ...base, maxTokenLifetimeSeconds: 3_600 }).settings.maxTokenLifetimeSeconds, 3_600);
+  for (const bad of [59, 2_592_001, 1.5, 1e308]) {
+    t.throws(() => normaliseUserAuth({ ...base, maxTokenLifetimeSeconds: bad }), { kind: 'invalid', code: 'VALIDATION_FAILED' }, `${bad} is refused`);
+  }
 });
 
 t.test('failure classification', async (t) => {

@@ -3,6 +3,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { APP_ID_MAX_LENGTH, APP_ID_PATTERN } from '../../../lib/ids.js';
+import { CALLER_TOKEN_LIFETIME } from '../../../tenants/types.js';
 
 const strict = { additionalProperties: false } as const;
 
@@ -31,6 +32,7 @@ export const UserAuthSchema = Type.Object({
   audience: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
   uidClaim: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.:-]+$' })),
   clockToleranceSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 300 })),
+  maxTokenLifetimeSeconds: Type.Optional(Type.Integer({ minimum: CALLER_TOKEN_LIFETIME.minSeconds, maximum: CALLER_TOKEN_LIFETIME.maxSeconds })),
 }, strict);
 
 export const WebhooksSchema = Type.Object({
@@ -90,6 +92,7 @@ export const TenantViewSchema = Type.Object({
     audience: Type.Optional(Type.String()),
     uidClaim: Type.String(),
     clockToleranceSeconds: Type.Integer(),
+    maxTokenLifetimeSeconds: Type.Integer(),
   }),
   webhooks: Type.Object({
     basicAuth: Type.Union([Type.Object({ username: Type.String() }), Type.Null()]),
