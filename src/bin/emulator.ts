@@ -2,7 +2,8 @@
  * `npm run emulator`: the Virgil Cloud emulator on its own.
  *
  * EMULATOR_PORT (default 8787), EMULATOR_HOST (default 127.0.0.1), EMULATOR_DATA_FILE (persist state
- * to this JSON file), EMULATOR_ADMIN_TOKEN (require it on /_emulator/*), LOG_LEVEL (pino level).
+ * to this JSON file), EMULATOR_ADMIN_TOKEN (require it on /_emulator/*, where it also allows any Host
+ * and adding keys to existing apps), LOG_LEVEL (pino level).
  */
 import { startEmulator } from '../http/emulator/index.js';
 
@@ -27,7 +28,8 @@ try {
     logger: { level: env.LOG_LEVEL || 'info', ...(process.stdout.isTTY ? { transport: { target: 'pino-pretty' } } : {}) },
   });
   console.log(`Virgil emulator listening at ${emulator.url}`);
-  console.log(`  create an app:  curl -X POST ${emulator.url}/_emulator/apps`);
+  const tokenHeader = env.EMULATOR_ADMIN_TOKEN ? ` -H "authorization: Bearer $EMULATOR_ADMIN_TOKEN"` : '';
+  console.log(`  create an app:  curl -X POST -H 'content-type: application/json'${tokenHeader} ${emulator.url}/_emulator/apps`);
   console.log(`  e3kit option:   { apiUrl: '${emulator.url}' }`);
 
   let stopping = false;

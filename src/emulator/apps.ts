@@ -5,7 +5,7 @@
  */
 import { randomBytes, type KeyObject } from 'node:crypto';
 import { exportPublicKeyBase64, generateEd25519KeyPair, importEd25519PublicKey } from '../virgil/keys.js';
-import { badRequest, conflict, ErrorCode } from './errors.js';
+import { badRequest, conflict, ErrorCode, forbidden } from './errors.js';
 import type { EmulatorStore } from './store.js';
 
 export interface CreatedApp {
@@ -51,8 +51,12 @@ export class AppRegistry {
     return app;
   }
 
-  /** Adds an app (or another key of an existing app). Re-registering the same key is a no-op. */
-  register(registration: AppRegistration): { created: boolean } {
+  /**
+   * Adds an app, or with `addKeyToExistingApp` another key of an existing app: a key added to an
+   * app lets its holder sign tokens as any identity of that app, its service identity included.
+   * Re-registering the same key is a no-op either way.
+   */
+  register(registration: AppRegistration, options: { addKeyToExistingApp?: boolean } = {}): { created: boolean } {
     const { appId, appKeyId, appPublicKey } = registration;
     if (!APP_ID_PATTERN.test(appId)) throw badRequest(ErrorCode.BODY_INVALID, '`appId` must be 1-128 characters of [A-Za-z0-9._-].');
     if (!APP_ID_PATTERN.test(appKeyId)) throw badRequest(ErrorCode.BODY_INVALID, '`appKeyId` must be 1-128 characters of [A-Za-z0-9._-].');
@@ -63,10 +67,11 @@ export class AppRegistry {
     const apps = this.#store.state.apps;
     let app = apps.get(appId);
     const existingKey = app?.keys.get(appKeyId);
-    if (existingKey !== undefined) {
-      if (existingKey !== canonicalKey) throw conflict(ErrorCode.APP_CONFLICT, `App key ${appKeyId} is already registered with another public key.`);
-      return { created: false };
+    if (existingKey === canonicalKey) return { created: false };
+    if (app && !options.addKeyToExistingApp) {
+      throw forbidden(ErrorCode.APP_KEY_ADD_FORBIDDEN, `App ${appId} already exists; adding a key to it requires the management admin token.`);
     }
+    if (existingKey !== undefined) throw conflict(ErrorCode.APP_CONFLICT, `App key ${appKeyId} is already registered with another public key.`);
     if (!app) {
       app = { appId, keys: new Map(), createdAt: Date.now() };
       apps.set(appId, app);

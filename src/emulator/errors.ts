@@ -27,6 +27,8 @@ export const ErrorCode = {
   BASE64_INVALID: 30002,
   BODY_TOO_LARGE: 30003,
   MEDIA_TYPE_UNSUPPORTED: 30004,
+  /** A management mutation without `content-type: application/json`. */
+  JSON_CONTENT_TYPE_REQUIRED: 30005,
   INTERNAL: 10000,
 
   // Cards.
@@ -47,6 +49,8 @@ export const ErrorCode = {
   // Management API.
   ADMIN_UNAUTHORIZED: 40100,
   ADMIN_FORBIDDEN: 40300,
+  ADMIN_HOST_FORBIDDEN: 40301,
+  APP_KEY_ADD_FORBIDDEN: 40302,
   APP_CONFLICT: 40900,
   FAULT_INJECTED: 90000,
 } as const;

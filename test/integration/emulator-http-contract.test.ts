@@ -164,19 +164,22 @@ t.test('pythia brainkey', async (t) => {
   isError(t, await call('p1', { url: '/pythia/v1/brainkey', body: { blinded_password: 'AAAA' } }), 400, 60010, 'wrong size');
 });
 
+const JSON_TYPE = { 'content-type': 'application/json' };
+
 t.test('management API', async (t) => {
-  const created = await server.inject({ method: 'POST', url: '/_emulator/apps' });
+  const created = await server.inject({ method: 'POST', url: '/_emulator/apps', headers: JSON_TYPE });
   t.equal(created.statusCode, 201);
   const fresh = created.json();
   t.match(fresh, { appId: /^[0-9a-f]{32}$/, appKeyId: /^[0-9a-f]{32}$/ });
   t.ok(importEd25519PrivateKey(fresh.appKey), 'appKey is base64 PKCS#8 Ed25519');
+  t.equal((await server.inject({ method: 'POST', url: '/_emulator/apps', payload: {} })).statusCode, 201, '{} creates an app too');
 
   const keys = generateEd25519KeyPair();
   const registration = { appId: randomBytes(16).toString('hex'), appKeyId: 'key-1', appPublicKey: keys.publicKey };
   t.equal((await server.inject({ method: 'POST', url: '/_emulator/apps', payload: registration })).statusCode, 201);
   t.equal((await server.inject({ method: 'POST', url: '/_emulator/apps', payload: registration })).statusCode, 200, 'idempotent');
-  t.equal((await server.inject({ method: 'POST', url: '/_emulator/apps', payload: { ...registration, appPublicKey: generateEd25519KeyPair().publicKey } })).statusCode, 409);
-  t.equal((await server.inject({ method: 'POST', url: '/_emulator/apps', payload: { ...registration, appPublicKey: 'AAAA' } })).statusCode, 400);
+  isError(t, asResult(await server.inject({ method: 'POST', url: '/_emulator/apps', payload: { ...registration, appPublicKey: generateEd25519KeyPair().publicKey } })), 403, 40302, 'another key for an existing key id');
+  isError(t, asResult(await server.inject({ method: 'POST', url: '/_emulator/apps', payload: { ...registration, appPublicKey: 'AAAA' } })), 400, 30001, 'not a public key');
   const registered = { appId: registration.appId, appKeyId: 'key-1', appKey: keys.privateKey };
   t.equal((await call('reg', { url: '/card/v5/actions/search', body: { identities: ['reg'] } }, registered)).status, 200, 'tokens of a registered app work');
 
@@ -187,15 +190,98 @@ t.test('management API', async (t) => {
   t.equal((await server.inject({ method: 'PUT', url: '/_emulator/faults', payload: { rules: [{ route: 'nowhere' }] } })).statusCode, 400);
   t.equal((await server.inject({ method: 'PUT', url: '/_emulator/faults', payload: { rules: [{ route: 'keyknox', status: 500, errorRate: 1 }] } })).statusCode, 200);
   t.equal((await call('f', { method: 'GET', url: '/keyknox/v1' })).status, 500);
-  t.equal((await server.inject({ method: 'DELETE', url: '/_emulator/faults' })).statusCode, 204);
+  isError(t, asResult(await server.inject({ method: 'DELETE', url: '/_emulator/faults' })), 415, 30005, 'DELETE without a JSON content type');
+  isError(t, asResult(await server.inject({ method: 'DELETE', url: '/_emulator/faults', payload: { all: true } })), 400, 30001, 'DELETE with a body');
+  t.equal((await server.inject({ method: 'DELETE', url: '/_emulator/faults', headers: JSON_TYPE })).statusCode, 204);
   t.equal((await call('f', { method: 'GET', url: '/keyknox/v1' })).status, 200);
 
+  isError(t, asResult(await server.inject({ method: 'POST', url: '/_emulator/reset', payload: { everything: true } })), 400, 30001, 'unknown reset option');
+  t.equal((await server.inject({ method: 'POST', url: '/_emulator/reset', headers: JSON_TYPE })).statusCode, 200, 'a JSON reset without a body');
   t.equal((await server.inject({ method: 'POST', url: '/_emulator/reset', payload: {} })).statusCode, 200);
   t.equal((await call('kv1', { method: 'GET', url: '/keyknox/v1' })).json.value, '', 'reset empties the data, apps stay');
 
   const guarded = await buildEmulatorApp({ adminToken: 'let-me-in' });
   t.teardown(() => guarded.app.close());
-  t.equal((await guarded.app.inject({ method: 'POST', url: '/_emulator/apps' })).statusCode, 401);
-  t.equal((await guarded.app.inject({ method: 'POST', url: '/_emulator/apps', headers: { authorization: 'Bearer wrong' } })).statusCode, 401);
-  t.equal((await guarded.app.inject({ method: 'POST', url: '/_emulator/apps', headers: { authorization: 'Bearer let-me-in' } })).statusCode, 201);
+  t.equal((await guarded.app.inject({ method: 'POST', url: '/_emulator/apps', headers: JSON_TYPE })).statusCode, 401);
+  t.equal((await guarded.app.inject({ method: 'POST', url: '/_emulator/apps', headers: { ...JSON_TYPE, authorization: 'Bearer wrong' } })).statusCode, 401);
+  t.equal((await guarded.app.inject({ method: 'POST', url: '/_emulator/apps', headers: { ...JSON_TYPE, authorization: 'Bearer let-me-in' } })).statusCode, 201);
+});
+
+function asResult(response: { statusCode: number; body: string }) {
+  return { status: response.statusCode, json: response.body ? JSON.parse(response.body) : undefined };
+}
+
+// What any web page the developer visits can make a browser send to the emulator on loopback.
+t.test('management API: requests a web page can forge are refused', async (t) => {
+  // Each attack gets its own victim, so one that got through cannot hide another.
+  const plantVictim = async (t: Test) => {
+    const victim = context.apps.create();
+    t.equal((await call('victim', { method: 'PUT', url: '/keyknox/v1', body: { meta: 'AQ==', value: 'Ag==' } }, victim)).status, 200, 'victim data stored');
+    return async (what: string) => {
+      t.ok(context.apps.publicKeyFor(victim.appId, victim.appKeyId), `${what}: the victim app survives`);
+      t.equal((await call('victim', { method: 'GET', url: '/keyknox/v1' }, victim)).json?.value, 'Ag==', `${what}: the victim data survives`);
+    };
+  };
+
+  await t.test('DNS rebinding: a name of the page that resolves to 127.0.0.1', async (t) => {
+    const dataSurvives = await plantVictim(t);
+    for (const host of ['evil.example', 'evil.example:8787', 'localhost.evil.example', '127.0.0.1.nip.io:8787', 'localhost:8787@evil.example']) {
+      isError(t, asResult(await server.inject({ method: 'POST', url: '/_emulator/reset', headers: { host }, payload: { apps: true } })), 403, 40301, `reset, Host ${host}`);
+      isError(t, asResult(await server.inject({ method: 'GET', url: '/_emulator/apps', headers: { host } })), 403, 40301, `list apps, Host ${host}`);
+    }
+    await dataSurvives('rebinding');
+    for (const host of ['localhost', 'localhost:8787', '127.0.0.1:8787', '127.8.9.10', '[::1]:8787', '[::1]']) {
+      t.equal((await server.inject({ method: 'GET', url: '/_emulator/health', headers: { host } })).statusCode, 200, `Host ${host} is loopback`);
+    }
+
+    const guarded = await buildEmulatorApp({ adminToken: 'let-me-in' });
+    t.teardown(() => guarded.app.close());
+    isError(t, asResult(await guarded.app.inject({ method: 'GET', url: '/_emulator/apps', headers: { host: 'evil.example' } })), 401, 40100, 'with a token configured, none given');
+    t.equal((await guarded.app.inject({ method: 'GET', url: '/_emulator/apps', headers: { host: 'emulator.internal:8787', authorization: 'Bearer let-me-in' } })).statusCode, 200, 'the admin token opens it under any Host');
+  });
+
+  await t.test('simple (preflight-free) requests: text/plain, form, no content type', async (t) => {
+    const dataSurvives = await plantVictim(t);
+    const simple: Array<{ headers: Record<string, string>; payload?: string }> = [
+      { headers: {} },
+      { headers: { 'content-type': 'text/plain;charset=UTF-8' }, payload: '' },
+      { headers: { 'content-type': 'text/plain' }, payload: '{"apps":true}' },
+      { headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: '' },
+      { headers: { 'content-type': 'multipart/form-data; boundary=x' }, payload: '--x--\r\n' },
+      { headers: { 'content-type': 'text/plain; application/json' }, payload: '{}' },
+    ];
+    for (const request of simple) {
+      const what = `reset with content-type ${request.headers['content-type'] ?? '(none)'}`;
+      isError(t, asResult(await server.inject({ method: 'POST', url: '/_emulator/reset', ...request })), 415, 30005, what);
+      isError(t, asResult(await server.inject({ method: 'POST', url: '/_emulator/apps', ...request })), 415, 30005, what.replace('reset', 'create an app'));
+    }
+    await dataSurvives('simple requests');
+
+    const preflight = await server.inject({
+      method: 'OPTIONS', url: '/_emulator/reset',
+      headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' },
+    });
+    t.notOk(preflight.headers['access-control-allow-origin'], 'a preflight gets no CORS answer');
+    t.equal((await server.inject({ method: 'POST', url: '/_emulator/reset', headers: { 'content-type': 'application/json; charset=utf-8' }, payload: '{}' })).statusCode, 200, 'JSON with a charset is JSON');
+  });
+
+  await t.test('adding a key to an existing app takes the admin token', async (t) => {
+    const owned = context.apps.create();
+    const attacker = generateEd25519KeyPair();
+    const addKey = { appId: owned.appId, appKeyId: 'attacker-key', appPublicKey: attacker.publicKey };
+    isError(t, asResult(await server.inject({ method: 'POST', url: '/_emulator/apps', payload: addKey })), 403, 40302, 'new key for an existing app, no token configured');
+    const forged = { appId: owned.appId, appKeyId: 'attacker-key', appKey: attacker.privateKey };
+    isError(t, await call('service-identity', { url: '/card/v5/actions/search', body: { identities: ['x'] } }, forged), 401, 20303, 'a token signed with the refused key');
+    t.same(context.apps.list().find((a) => a.appId === owned.appId)?.appKeyIds, [owned.appKeyId], 'the app keeps its one key');
+    t.equal((await server.inject({ method: 'POST', url: '/_emulator/apps', payload: { ...addKey, appId: randomBytes(16).toString('hex') } })).statusCode, 201, 'a new app is still open on loopback');
+
+    const guarded = await buildEmulatorApp({ adminToken: 'let-me-in' });
+    t.teardown(() => guarded.app.close());
+    const guardedApp = guarded.context.apps.create();
+    const rotate = { ...addKey, appId: guardedApp.appId };
+    isError(t, asResult(await guarded.app.inject({ method: 'POST', url: '/_emulator/apps', payload: rotate })), 401, 40100, 'without the token');
+    t.equal((await guarded.app.inject({ method: 'POST', url: '/_emulator/apps', payload: rotate, headers: { authorization: 'Bearer let-me-in' } })).statusCode, 201, 'with the token');
+    t.ok(guarded.context.apps.publicKeyFor(guardedApp.appId, 'attacker-key'), 'the key is registered');
+    isError(t, asResult(await guarded.app.inject({ method: 'POST', url: '/_emulator/apps', payload: { ...rotate, appPublicKey: generateEd25519KeyPair().publicKey }, headers: { authorization: 'Bearer let-me-in' } })), 409, 40900, 'another key under a taken key id');
+  });
 });

@@ -28,6 +28,7 @@ export interface RunningEmulator {
   /** Base URL for the clients' `apiUrl`, without a trailing slash. */
   url: string;
   createApp(): Promise<CreatedApp>;
+  /** Registers an app, or another key of an existing app (key rotation). */
   registerApp(app: AppRegistration): Promise<void>;
   /** Replaces all fault rules; throws on an invalid rule. */
   setFaults(rules: FaultRule[]): void;
@@ -55,7 +56,8 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
     url: `http://${urlHost}:${port}`,
     createApp: async () => context.apps.create(),
     registerApp: async (registration) => {
-      context.apps.register(registration);
+      // In-process callers own the emulator; only the HTTP route guards key additions.
+      context.apps.register(registration, { addKeyToExistingApp: true });
     },
     setFaults: (rules) => context.faults.set(parseFaultRules(rules)),
     clearFaults: () => context.faults.clear(),

@@ -20,7 +20,10 @@ import { EmulatorStore } from '../../emulator/store.js';
 export interface EmulatorAppOptions {
   /** JSON file to load state from and persist it to; in-memory only when absent. */
   dataFile?: string;
-  /** Require `Authorization: Bearer <token>` on `/_emulator/*`. */
+  /**
+   * Require `Authorization: Bearer <token>` on `/_emulator/*`; it then also opens the management API
+   * to any Host and peer, and lets `POST /_emulator/apps` add keys to existing apps.
+   */
   adminToken?: string;
   logger?: FastifyServerOptions['logger'];
   /** Accepted clock difference for token expiry (default 30 s). */
