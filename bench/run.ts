@@ -34,6 +34,7 @@ import { scenarios } from './scenarios/index.js';
 import { BASELINE_ID } from './scenarios/baseline-virgil-jwt.js';
 import { CEILING_ID, CEILING_SAME_SIGNER_ID } from './scenarios/ceiling-virgil-jwt.js';
 import { OURS_VIRGIL_JWT_ID } from './scenarios/ours-virgil-jwt.js';
+import { OURS_VIRGIL_JWT_REDIS_ID } from './scenarios/ours-virgil-jwt-redis.js';
 import { formatWorkerBench, runWorkerBench, type WorkerBenchRow } from './worker-latency.js';
 
 function intSetting(name: string, fallback: number, min: number, max: number): number {
@@ -141,6 +142,12 @@ if (rows.length > 0 || workerRows.length > 0) {
   if (rows.length > 0) console.log(`\n${formatTable(rows)}\n`);
   const checks = virgilJwtTargets(rows, { ours: OURS_VIRGIL_JWT_ID, baseline: BASELINE_ID, ceiling: CEILING_ID, ceilingSameSigner: CEILING_SAME_SIGNER_ID });
   if (checks.length > 0) console.log(`${formatTargets('targets for GET /v1/virgil-jwt (ours; ratios are the median of per-round ratios):', checks)}\n`);
+  const plain = rows.find((r) => r.id === OURS_VIRGIL_JWT_ID);
+  const shared = rows.find((r) => r.id === OURS_VIRGIL_JWT_REDIS_ID);
+  if (plain && shared) {
+    const ratios = shared.rounds.map((r, i) => r.requestsPerSecond / plain.rounds[i].requestsPerSecond).sort((a, b) => a - b);
+    console.log(`GET /v1/virgil-jwt with Redis counters / in-memory counters: ${(100 * ratios[Math.floor(ratios.length / 2)]).toFixed(1)}% (median of per-round ratios)\n`);
+  }
   if (workerRows.length > 0) console.log(`${formatWorkerBench(workerRows)}\n`);
   const resultsDir = fileURLToPath(new URL('./results/', import.meta.url));
   await mkdir(resultsDir, { recursive: true });

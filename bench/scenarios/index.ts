@@ -8,5 +8,6 @@ import { baselineVirgilJwt } from './baseline-virgil-jwt.js';
 import { ceilingSameSignerVirgilJwt, ceilingVirgilJwt } from './ceiling-virgil-jwt.js';
 import { oursGetIdentities } from './ours-get-identities.js';
 import { oursVirgilJwt } from './ours-virgil-jwt.js';
+import { oursVirgilJwtRedis } from './ours-virgil-jwt-redis.js';
 
-export const scenarios: Scenario[] = [ceilingVirgilJwt, ceilingSameSignerVirgilJwt, baselineVirgilJwt, oursVirgilJwt, oursGetIdentities];
+export const scenarios: Scenario[] = [ceilingVirgilJwt, ceilingSameSignerVirgilJwt, baselineVirgilJwt, oursVirgilJwt, oursVirgilJwtRedis, oursGetIdentities];

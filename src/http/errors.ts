@@ -3,11 +3,16 @@
  * Domain code throws DomainError (src/lib/errors.ts), whose kind decides the status here and only
  * here; HTTP-only failures that carry headers (authentication challenges, Retry-After) are
  * ApiErrors. Fastify's own errors (validation, body parsing, limits) are mapped to stable codes, so
- * bad input is always a 4xx and never leaks internals.
+ * bad input is always a 4xx and never leaks internals. The answers written before any route runs
+ * (the router's 400 and 414, Node's parser errors and timeouts, draining at shutdown) use the same
+ * envelope.
  */
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import { DomainError, type ErrorKind } from '../lib/errors.js';
 import { exposeToPage } from './plugins/cors.js';
+import { SECURITY_HEADERS } from './plugins/security-headers.js';
 
 /** The status of each kind of domain error. */
 export const STATUS_OF_KIND: Readonly<Record<ErrorKind, number>> = {
@@ -48,6 +53,7 @@ const FASTIFY_CODES: Record<string, [number, string, string]> = {
   FST_ERR_CTP_EMPTY_JSON_BODY: [400, 'MALFORMED_JSON', 'Body must not be empty when Content-Type is application/json'],
   FST_ERR_CTP_INVALID_JSON_BODY: [400, 'MALFORMED_JSON', 'Body is not valid JSON'],
   FST_ERR_BAD_URL: [400, 'BAD_URL', 'The request URL is malformed'],
+  FST_ERR_MAX_PARAM_LENGTH: [414, 'URI_TOO_LONG', 'A path segment of the request URL is too long'],
   FST_ERR_ASYNC_CONSTRAINT: [400, 'BAD_REQUEST', 'The request could not be routed'],
 };
 
@@ -90,9 +96,71 @@ export function errorHandler(err: FastifyError | ApiError | DomainError, request
   return reply.code(500).send(errorBody('INTERNAL_ERROR', 'An internal error occurred'));
 }
 
+/**
+ * The router's own refusals (undecodable or over-long path parameters) happen before any hook, so
+ * the headers the onRequest hooks would have set are added here.
+ */
+export function frameworkErrorHandler(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  reply.headers(SECURITY_HEADERS);
+  errorHandler(err, request, reply);
+}
+
+/** Node's parser errors and timeouts → our codes; any other parse failure is a 400 BAD_REQUEST. */
+const CLIENT_ERRORS: Record<string, [number, string, string]> = {
+  HPE_HEADER_OVERFLOW: [431, 'HEADERS_TOO_LARGE', 'The request line and headers are too large'],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'REQUEST_TIMEOUT', 'The request was not received in time'],
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: [413, 'PAYLOAD_TOO_LARGE', 'Chunk extensions are too large'],
+};
+const BAD_REQUEST: [number, string, string] = [400, 'BAD_REQUEST', 'The request could not be parsed as HTTP'];
+const CLOSE_GRACE_MS = 5000;
+
+/** The raw bytes of an enveloped answer that closes the connection. */
+export function rawErrorResponse(status: number, code: string, message: string): string {
+  const body = JSON.stringify(errorBody(code, message));
+  const headers = { ...SECURITY_HEADERS, 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), connection: 'close' };
+  const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n${lines}\r\n${body}`;
+}
+
+/**
+ * Errors Node raises on a connection before (or instead of) a request: malformed request lines,
+ * oversized headers, the header and request timeouts. Node would answer them in plain text (431,
+ * 400) or Fastify in its own JSON shape; this answers in the envelope, then closes the connection.
+ */
+export function clientErrorHandler(log: FastifyBaseLogger) {
+  return function answerClientError(err: Error & { code?: string }, socket: Socket): void {
+    if (err.code === 'ECONNRESET' || socket.destroyed) return;
+    const [status, code, message] = (err.code && CLIENT_ERRORS[err.code]) || BAD_REQUEST;
+    log.debug({ code: err.code, status }, 'client error');
+    // A response already under way cannot be replaced: writing another would corrupt it.
+    const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    if (!socket.writable || inFlight?.headersSent) {
+      socket.destroy();
+      return;
+    }
+    // end, not destroy: destroying at once could drop the answer before it leaves. A client that
+    // never reads it does not keep the socket either.
+    socket.setTimeout(CLOSE_GRACE_MS, () => socket.destroy());
+    socket.end(rawErrorResponse(status, code, message), () => socket.destroy());
+  };
+}
+
 export function registerErrorHandling(app: FastifyInstance) {
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) => {
     reply.code(404).send(errorBody('ROUTE_NOT_FOUND', `No route for ${request.method} ${request.url.split('?')[0]}`));
+  });
+  // Fastify's own drain answer (return503OnClosing) is not enveloped, so draining is answered here.
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  app.addHook('onRequest', (_request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
+    if (!closing) return done();
+    // Answered ahead of the hooks that would add these.
+    reply.headers(SECURITY_HEADERS);
+    reply.header('connection', 'close');
+    done(new ApiError(503, 'SHUTTING_DOWN', 'This server is shutting down; retry on another', undefined, { 'retry-after': '1' }));
   });
 }

@@ -39,8 +39,19 @@ function header(headers: IncomingHttpHeaders, name: string): string | undefined 
   return text === undefined || text.trim() === '' ? undefined : text.trim();
 }
 
-export function verifyStandardWebhook(opts: { secret: string; headers: IncomingHttpHeaders; rawBody: Buffer; nowMs: number }): VerifiedDelivery {
-  const values = REQUIRED_HEADERS.map((name) => header(opts.headers, name));
+/** The delivery's headers, checked: everything that can be decided before the body is read. */
+export interface CheckedHeaders extends VerifiedDelivery {
+  /** `webhook-timestamp` as sent (the signature covers these exact characters). */
+  timestampText: string;
+  signatureHeader: string;
+}
+
+/**
+ * The three headers present and well-formed, and the timestamp within tolerance. Run before the body
+ * is read, so a delivery refused by its headers costs no buffering.
+ */
+export function checkStandardHeaders(headers: IncomingHttpHeaders, nowMs: number): CheckedHeaders {
+  const values = REQUIRED_HEADERS.map((name) => header(headers, name));
   const missing = REQUIRED_HEADERS.filter((_, i) => values[i] === undefined);
   if (missing.length > 0) {
     throw unauthorized('WEBHOOK_HEADERS_MISSING', 'Standard Webhooks headers are required', { missing });
@@ -54,10 +65,15 @@ export function verifyStandardWebhook(opts: { secret: string; headers: IncomingH
     throw unauthorized('WEBHOOK_TIMESTAMP_INVALID', 'webhook-timestamp must be unix time in seconds');
   }
   const timestamp = Number(timestampText);
-  if (Math.abs(opts.nowMs / 1000 - timestamp) > SIGNATURE_TOLERANCE_SECONDS) {
+  if (Math.abs(nowMs / 1000 - timestamp) > SIGNATURE_TOLERANCE_SECONDS) {
     throw unauthorized('WEBHOOK_TIMESTAMP_OUT_OF_TOLERANCE', `webhook-timestamp must be within ${SIGNATURE_TOLERANCE_SECONDS} seconds of the current time`);
   }
+  return { id, timestamp, timestampText, signatureHeader };
+}
 
+/** Checks the headers, then the signature over the raw body bytes. */
+export function verifyStandardWebhook(opts: { secret: string; headers: IncomingHttpHeaders; rawBody: Buffer; nowMs: number }): VerifiedDelivery {
+  const { id, timestamp, timestampText, signatureHeader } = checkStandardHeaders(opts.headers, opts.nowMs);
   const expected = computeSignature(signingKeyFromSecret(opts.secret), id, timestampText, opts.rawBody);
   const entries = signatureHeader.split(' ').filter(Boolean).slice(0, MAX_SIGNATURES);
   let matched = false;

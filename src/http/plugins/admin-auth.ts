@@ -5,9 +5,13 @@
  * (src/lib/constant-time.ts): timing reveals neither which token matched nor how much of one did.
  * Failure: 401 ADMIN_UNAUTHORIZED.
  *
- * Rate limit (RATE_LIMIT_ADMIN_PER_MINUTE, per replica): counted per token for authenticated calls,
- * and per client IP for failed ones, so guessing tokens is slowed down without letting one noisy
- * address lock out an operator who holds a valid token.
+ * Rate limits (admin-limiter.ts): a valid token is counted only against itself, so an operator is
+ * never refused because of other people's failures; failures are counted per client network and
+ * against a budget shared by all sources. Over a limit: 429 RATE_LIMITED with Retry-After. The
+ * token is checked before any limit so that the two kinds of request never share a counter; a right
+ * guess is therefore answered even while the failure budget is spent, which is why admin tokens must
+ * be long random values (the limits slow guessing down, the token's entropy is what makes it hopeless).
+ * With REDIS_URL the counts are shared by every replica (shared-window.ts).
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import fp from 'fastify-plugin';
@@ -15,8 +19,11 @@ import type { ApiContext } from '../../app/context.js';
 import { matchSecret, sha256 } from '../../lib/constant-time.js';
 import { ApiError } from '../errors.js';
 import { bearerToken } from './user-auth.js';
+import { AdminLimiter } from './admin-limiter.js';
+import { networkOf } from './client-network.js';
 import { FixedWindowCounter } from './fixed-window.js';
 import { rateLimited } from './rate-limit.js';
+import { SharedWindowStore } from './shared-window.js';
 
 const unauthorized = () => new ApiError(401, 'ADMIN_UNAUTHORIZED', 'A valid admin bearer token is required', undefined, {
   'www-authenticate': 'Bearer realm="e2ee-extension-admin"',
@@ -24,18 +31,27 @@ const unauthorized = () => new ApiError(401, 'ADMIN_UNAUTHORIZED', 'A valid admi
 
 const adminAuth: FastifyPluginAsync<{ ctx: ApiContext }> = async (app, { ctx }) => {
   const tokenHashes = ctx.config.adminTokens.map(sha256);
-  const tokenKeys = tokenHashes.map((_: Buffer, i: number) => `token:${i}`);
-  const limit = ctx.config.rateLimit.adminPerMinute;
-  const counter = new FixedWindowCounter();
-  app.addHook('onClose', async () => counter.close());
+  // Named by a digest of the token, not its position, so replicas listing the tokens in another
+  // order still share each token's count; a digest of the digest keeps the comparison input out of Redis.
+  const tokenIds = tokenHashes.map((h: Buffer) => sha256(h).toString('hex').slice(0, 32));
+  const { adminPerMinute, adminFailuresPerMinute, syncIntervalMs } = ctx.config.rateLimit;
+  const store = ctx.config.redisUrl
+    ? new SharedWindowStore({ redisUrl: ctx.config.redisUrl, prefix: 'e2ee:rl:admin', log: ctx.log, syncIntervalMs })
+    : new FixedWindowCounter();
+  const limiter = new AdminLimiter(store, { perMinute: adminPerMinute, failuresPerMinute: adminFailuresPerMinute });
+  app.addHook('onClose', async () => limiter.close());
 
   app.addHook('onRequest', function authenticateAdmin(request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) {
     const token = bearerToken(request.headers.authorization);
     const match = token === null ? -1 : matchSecret(token, tokenHashes);
-    const wait = counter.consume(match >= 0 ? tokenKeys[match] : `ip:${request.ip}`, limit);
-    if (wait > 0) return done(rateLimited(wait));
-    if (match < 0) return done(unauthorized());
-    done();
+    const wait = match >= 0 ? limiter.valid(tokenIds[match]) : limiter.failed(networkOf(request.ip));
+    const decide = (seconds: number) => {
+      if (seconds > 0) return done(rateLimited(seconds));
+      if (match < 0) return done(unauthorized());
+      done();
+    };
+    if (typeof wait === 'number') return decide(wait);
+    wait.then(decide, () => decide(0));
   });
 };
 

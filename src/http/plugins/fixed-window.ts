@@ -3,15 +3,26 @@
  *
  * Cheap on purpose: a request costs one or two Map lookups and an integer store; entries are
  * dropped wholesale when the window rolls over (checked on use, and by an unref'd timer so idle
- * processes release memory too). Limits are therefore per replica: with N replicas behind a load
- * balancer a client can reach up to N times the configured rate. A fixed window lets a client send
- * up to twice the limit across a window boundary; that is the accepted price of the simplicity.
+ * processes release memory too). Without Redis, limits are therefore per replica: with N replicas
+ * behind a load balancer a client can reach up to N times the configured rate (shared-window.ts
+ * shares the counts through Redis). A fixed window lets a client send up to twice the limit across
+ * a window boundary; that is the accepted price of the simplicity.
  */
 export const DEFAULT_WINDOW_MS = 60_000;
 
-/** Keys beyond this many in one window share a single overflow bucket (bounded memory). */
-export const DEFAULT_MAX_KEYS = 100_000;
-const OVERFLOW_KEY = '\0overflow';
+/**
+ * Counts per key in the current window, as the limit policies read them (in memory here, shared
+ * through Redis in shared-window.ts). `used` answers a promise instead of a number when the count
+ * is not known yet (being fetched): the caller waits for it and asks again, so that reading and
+ * counting happen in one synchronous step.
+ */
+export interface WindowStore {
+  used(key: string, now?: number): number | Promise<void>;
+  add(key: string, now?: number): void;
+  /** Whole seconds (at least 1) until the current window ends: the Retry-After of a refusal. */
+  retryAfter(now?: number): number;
+  close(): void | Promise<void>;
+}
 
 /**
  * The window both counters share: aligned to multiples of `windowMs`, rolled over on use (and by an
@@ -59,14 +70,15 @@ export interface FixedWindowOptions {
   now?: () => number;
 }
 
-/** A flat counter: key → requests in the current window. */
-export class FixedWindowCounter extends FixedWindow {
-  readonly #maxKeys: number;
+/**
+ * A flat counter: key → requests in the current window. A key exists only once something was
+ * counted under it, so its memory is bounded by what the callers allow to be counted.
+ */
+export class FixedWindowCounter extends FixedWindow implements WindowStore {
   #counts = new Map<string, number>();
 
-  constructor(options: FixedWindowOptions & { maxKeys?: number } = {}) {
+  constructor(options: FixedWindowOptions = {}) {
     super(options.windowMs ?? DEFAULT_WINDOW_MS, options.now ?? Date.now);
-    this.#maxKeys = options.maxKeys ?? DEFAULT_MAX_KEYS;
   }
 
   protected reset(): void {
@@ -76,17 +88,25 @@ export class FixedWindowCounter extends FixedWindow {
   /** Counts one request; returns 0 when allowed, else the seconds until the window resets. */
   consume(key: string, limit: number, now = this.now()): number {
     this.advance(now);
-    let used = this.#counts.get(key);
-    if (used === undefined) {
-      used = 0;
-      if (this.#counts.size >= this.#maxKeys) {
-        key = OVERFLOW_KEY;
-        used = this.#counts.get(key) ?? 0;
-      }
-    }
+    const used = this.#counts.get(key) ?? 0;
     if (used >= limit) return this.secondsLeft(now);
     this.#counts.set(key, used + 1);
     return 0;
+  }
+
+  used(key: string, now = this.now()): number {
+    this.advance(now);
+    return this.#counts.get(key) ?? 0;
+  }
+
+  add(key: string, now = this.now()): void {
+    this.advance(now);
+    this.#counts.set(key, (this.#counts.get(key) ?? 0) + 1);
+  }
+
+  retryAfter(now = this.now()): number {
+    this.advance(now);
+    return this.secondsLeft(now);
   }
 
   get size(): number {

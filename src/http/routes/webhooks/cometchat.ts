@@ -4,7 +4,7 @@
  * onRequest, before the body is read. Group triggers are stored and applied; others are
  * acknowledged with 200 and ignored. CometChat wants a 200 within 2 s, so every success is a 200.
  */
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import type { ApiContext } from '../../../app/context.js';
 import { ApiError } from '../../errors.js';
 import { basicCredentialsMatch, parseBasicAuthorization } from '../../../webhooks/basic-auth.js';
@@ -18,7 +18,7 @@ import { resolveWebhookTenant, webhookNotConfigured } from './tenant.js';
 const unauthorized = () => new ApiError(401, 'WEBHOOK_UNAUTHORIZED', 'Webhook credentials are missing or wrong', undefined,
   { 'www-authenticate': 'Basic realm="webhooks", charset="UTF-8"' });
 
-const cometchatRoute: FastifyPluginAsync<{ ctx: ApiContext }> = async (app, { ctx }) => {
+const cometchatRoute: FastifyPluginAsync<{ ctx: ApiContext; reserveBody: onRequestHookHandler }> = async (app, { ctx, reserveBody }) => {
   async function authenticate(request: FastifyRequest) {
     const expected = request.webhookTenant!.webhooks.basicAuth;
     if (expected === null) throw webhookNotConfigured('Basic auth credentials');
@@ -29,7 +29,7 @@ const cometchatRoute: FastifyPluginAsync<{ ctx: ApiContext }> = async (app, { ct
   app.post('/:appId/cometchat', {
     bodyLimit: WEBHOOK_BODY_LIMIT_BYTES,
     schema: { params: WebhookParams, response: { 200: { anyOf: [WebhookAccepted, WebhookIgnored] } } },
-    onRequest: [resolveWebhookTenant(ctx), authenticate],
+    onRequest: [resolveWebhookTenant(ctx), authenticate, reserveBody],
   }, async function cometchatWebhook(request: FastifyRequest, reply: FastifyReply) {
     const tenant = request.webhookTenant!;
     const delivery = parseCometChatDelivery(parseJsonBody(request.body), Date.now());

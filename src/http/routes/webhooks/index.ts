@@ -3,10 +3,14 @@
  * the raw bytes (signatures are computed over them) and parses nothing: handlers parse JSON only
  * after authenticating the sender. Media types are matched case-insensitively (CometChat sends
  * `Application/json`). The parser change is encapsulated: other routes keep Fastify's parser.
+ * Both routes share one budget of body bytes in flight (../../plugins/body-budget.ts): a body is
+ * buffered whole before it can be authenticated, so the budget bounds what senders can make the
+ * process hold.
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { ApiContext } from '../../../app/context.js';
 import { WEBHOOK_BODY_LIMIT_BYTES } from '../../../webhooks/limits.js';
+import { ByteBudget, reserveBodyBytes } from '../../plugins/body-budget.js';
 import cometchatRoute from './cometchat.js';
 import standardRoute from './standard.js';
 
@@ -16,8 +20,9 @@ const webhookRoutes: FastifyPluginAsync<{ ctx: ApiContext }> = async (app, { ctx
   app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: WEBHOOK_BODY_LIMIT_BYTES }, (_request, body, done) => {
     done(null, body);
   });
-  await app.register(cometchatRoute, { ctx });
-  await app.register(standardRoute, { ctx });
+  const reserveBody = reserveBodyBytes(new ByteBudget(ctx.config.webhookBodyBytesInFlight), WEBHOOK_BODY_LIMIT_BYTES);
+  await app.register(cometchatRoute, { ctx, reserveBody });
+  await app.register(standardRoute, { ctx, reserveBody });
 };
 
 export default webhookRoutes;

@@ -17,9 +17,11 @@ declare module 'fastify' {
 }
 
 export function resolveWebhookTenant(ctx: ApiContext) {
+  // Usually loaded already by the extension API's tenant plugin; joins or repeats that load if not.
+  ctx.tenants.loadKnownIds().catch((err: Error) => ctx.log.warn({ err: err.message }, 'app ids could not be loaded; looking tenants up one by one'));
   return function resolvePathTenant(request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void {
     const { appId } = request.params as { appId?: string };
-    resolveTenant(ctx.tenants, appId, { from: 'path', log: request.log }, (err, tenant) => {
+    resolveTenant(ctx.tenants, appId, 'path', request, (err, tenant) => {
       if (err) return done(err);
       request.webhookTenant = tenant!;
       done();
