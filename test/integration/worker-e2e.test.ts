@@ -172,8 +172,14 @@ t.test('admin group status and resync', async (t) => {
   const resync = await h.admin('POST', `/admin/v1/tenants/${tenant.appId}/groups/${guid}/resync`);
   t.equal(resync.statusCode, 202);
   t.same(resync.json(), { data: { guid, status: 'queued' } });
+  // Wait on Virgil itself: a run that began before the deletion may still record `synced` after it,
+  // so a new updatedAt alone does not prove the resync's run has happened.
+  const restored = await waitFor(async () => {
+    const participants = await svc.participants(guid, ['alice', 'bob']);
+    return participants !== null && participants.length === 2 ? participants : undefined;
+  }, 'the resync to re-create the group on Virgil');
+  t.same(restored, ['alice', 'bob'], 'resync re-created the group');
   await waitForStatus(h, tenant.appId, guid, (s) => s.status === 'synced' && s.updatedAt !== before);
-  t.same(await svc.participants(guid, ['alice', 'bob']), ['alice', 'bob'], 'resync re-created the group');
   const group = await load('bob', guid);
   t.ok(group.participants.includes(client('bob').identity));
 });
