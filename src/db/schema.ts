@@ -84,7 +84,8 @@ export interface WebhookEventsTable {
   event_key: string;
   type: string;
   occurred_at: TimestampRequired;
-  payload: Json<unknown>;
+  /** The delivery as received: text, which PostgreSQL accepts for any content (jsonb refuses some). */
+  payload: string;
   received_at: Timestamp;
 }
 

@@ -35,6 +35,6 @@ export interface GroupEvent {
   owner: string | null;
   /** The members the event is about, without duplicates, in the order received. */
   members: string[];
-  /** The received JSON, kept with the event for audit. */
-  payload: unknown;
+  /** The delivery as received (UTF-8 text), kept with the event for audit. */
+  payload: string;
 }

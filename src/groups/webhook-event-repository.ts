@@ -16,7 +16,7 @@ export async function insertWebhookEvent(trx: Transaction<Database>, tenantId: s
       event_key: event.key,
       type: event.type,
       occurred_at: event.occurredAt,
-      payload: JSON.stringify(event.payload),
+      payload: event.payload,
     })
     .onConflict((oc) => oc.columns(['tenant_id', 'source', 'event_key']).doNothing())
     .returning('id')

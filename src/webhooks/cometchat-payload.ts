@@ -14,8 +14,10 @@
  * Values are unix seconds, so same-second decisions tie; ties are resolved by the desired-state
  * rules (removal wins).
  *
- * Deduplication. The key is SHA-256 of the canonical JSON of (trigger, data): a retried delivery
- * of the same content is a no-op, and distinct actions differ at least in their timestamps.
+ * Deduplication. The key is SHA-256 of the canonical JSON of what the rules use: the trigger, the
+ * guid, the owner, the member uids and the group's times. A retried delivery of the same content is
+ * a no-op, and distinct actions differ at least in their timestamps. Fields the service does not
+ * use are not walked at all, so they can be anything (deeply nested, huge) without cost.
  *
  * Known CometChat bug: for group_member_banned / group_member_unbanned performed with onBehalfOf,
  * `data.members` holds the acting user instead of the target. The event is taken as delivered.
@@ -64,7 +66,8 @@ export type CometChatDelivery =
   | { kind: 'ignored'; trigger: string }
   | { kind: 'event'; event: GroupEvent };
 
-export function parseCometChatDelivery(body: unknown, receivedMs: number): CometChatDelivery {
+/** `rawText`: the body as received (stored with the event); tests that pass a value get its JSON. */
+export function parseCometChatDelivery(body: unknown, receivedMs: number, rawText: string = JSON.stringify(body)): CometChatDelivery {
   const envelope = checkEnvelope(body);
   const type = Object.hasOwn(COMETCHAT_GROUP_TRIGGERS, envelope.trigger) ? COMETCHAT_GROUP_TRIGGERS[envelope.trigger] : undefined;
   if (type === undefined) return { kind: 'ignored', trigger: envelope.trigger };
@@ -88,13 +91,13 @@ export function parseCometChatDelivery(body: unknown, receivedMs: number): Comet
     kind: 'event',
     event: {
       source: 'cometchat',
-      key: sha256Hex(canonicalJson({ trigger: envelope.trigger, data: envelope.data })),
+      key: deliveryKey(envelope.trigger, data.group as Record<string, unknown>, members),
       type,
       occurredAt: inferEventTime(type, data.group as Record<string, unknown>, receivedMs),
       guid: data.group.guid,
       owner: ownerMatters ? data.group.owner ?? null : null,
       members: type === 'group.deleted' || type === 'group.owner_transferred' ? [] : members,
-      payload: body,
+      payload: rawText,
     },
   };
 }
@@ -106,4 +109,18 @@ function inferEventTime(type: GroupEventType, group: Record<string, unknown>, re
     if (isPlausibleEventTime(ms, receivedMs)) return new Date(ms);
   }
   return new Date(receivedMs);
+}
+
+/** Numbers only: a field the rules read as a time is never walked when it holds anything else. */
+const timeField = (value: unknown) => (typeof value === 'number' && Number.isFinite(value) ? value : null);
+
+function deliveryKey(trigger: string, group: Record<string, unknown>, members: string[]): string {
+  return sha256Hex(canonicalJson({
+    trigger,
+    guid: group.guid,
+    owner: typeof group.owner === 'string' ? group.owner : null,
+    members: [...members].sort(),
+    createdAt: timeField(group.createdAt),
+    updatedAt: timeField(group.updatedAt),
+  }));
 }

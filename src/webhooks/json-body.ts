@@ -1,29 +1,29 @@
 /**
  * Webhook bodies arrive as raw bytes (signatures are computed over them) and are parsed here, only
  * after the caller has been authenticated.
+ *
+ * Nothing here walks the parsed value: JSON.parse itself is iterative (any nesting the body limit
+ * allows parses), and the fields the service uses are checked by the parsers. Content the service
+ * does not use — names with lone surrogates, escaped NULs, deep metadata, huge numbers — must never
+ * stop an event from applying; the delivery is stored as the text received (see
+ * webhook-event-repository.ts), which PostgreSQL always accepts.
  */
 import { invalid } from '../lib/errors.js';
 
+export interface JsonBody {
+  value: unknown;
+  /** The body as received, decoded as UTF-8 (invalid bytes become U+FFFD, as a text column needs). */
+  text: string;
+}
+
 const malformed = (message: string) => invalid('MALFORMED_JSON', message);
 
-export function parseJsonBody(raw: unknown): unknown {
+export function parseJsonBody(raw: unknown): JsonBody {
   if (!Buffer.isBuffer(raw) || raw.length === 0) throw malformed('Body must be a non-empty JSON document');
-  let value: unknown;
+  const text = raw.toString('utf8');
   try {
-    value = JSON.parse(raw.toString('utf8'));
+    return { value: JSON.parse(text), text };
   } catch {
     throw malformed('Body is not valid JSON');
   }
-  // PostgreSQL text and jsonb cannot hold U+0000: refuse it here rather than fail at insert time.
-  if (containsNul(value)) throw malformed('Body must not contain the character U+0000');
-  return value;
-}
-
-function containsNul(value: unknown): boolean {
-  if (typeof value === 'string') return value.includes('\u0000');
-  if (Array.isArray(value)) return value.some(containsNul);
-  if (value !== null && typeof value === 'object') {
-    for (const [k, v] of Object.entries(value)) if (k.includes('\u0000') || containsNul(v)) return true;
-  }
-  return false;
 }

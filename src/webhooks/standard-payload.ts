@@ -26,7 +26,8 @@ export const StandardEventBody = Type.Object({
 const checkBody = compileCheck(StandardEventBody);
 const KNOWN_TYPES: ReadonlySet<string> = new Set(GROUP_EVENT_TYPES);
 
-export function parseStandardEvent(body: unknown, webhookId: string, nowMs: number): GroupEvent {
+/** `rawText`: the body as received (stored with the event); tests that pass a value get its JSON. */
+export function parseStandardEvent(body: unknown, webhookId: string, nowMs: number, rawText: string = JSON.stringify(body)): GroupEvent {
   const type = (body as { type?: unknown } | null)?.type;
   if (typeof type === 'string' && !KNOWN_TYPES.has(type)) {
     throw invalid('WEBHOOK_TYPE_UNSUPPORTED', `Unsupported event type "${type.slice(0, 100)}"`, { supported: [...GROUP_EVENT_TYPES] });
@@ -59,6 +60,6 @@ export function parseStandardEvent(body: unknown, webhookId: string, nowMs: numb
     guid: event.group.guid,
     owner: ownerMatters ? event.group.owner ?? null : null,
     members,
-    payload: body,
+    payload: rawText,
   };
 }

@@ -196,7 +196,7 @@ t.test('stored deliveries older than the retention are pruned; a later redeliver
   const left = cometchatPayload('group_member_left', { guid, members: ['bob'], updatedAt: base + 30 });
   for (const payload of [created, added, left]) t.equal((await post(payload)).statusCode, 200);
   const ids = await db.selectFrom('webhook_events').select(['id', 'type']).where('tenant_id', '=', tenant.appId)
-    .where(sql<boolean>`payload->'data'->'group'->>'guid' = ${guid}`).orderBy('id').execute();
+    .where(sql<boolean>`(payload::jsonb)->'data'->'group'->>'guid' = ${guid}`).orderBy('id').execute();
   t.same(ids.map((r) => r.type), ['group.created', 'group.member_added', 'group.member_left']);
   // The first two were received 31 days ago; the last one today.
   await db.updateTable('webhook_events').set({ received_at: sql`now() - interval '31 days'` })

@@ -55,7 +55,7 @@ const svc = await serviceView(t, h, tenant.appId);
 function toGroupEvent(e: ModelEvent, key: string): GroupEvent {
   return {
     source: 'standard', key, type: e.type as GroupEventType, occurredAt: new Date(e.at), guid: e.guid,
-    owner: e.owner ?? null, members: e.members, payload: { type: e.type, guid: e.guid },
+    owner: e.owner ?? null, members: e.members, payload: JSON.stringify({ type: e.type, guid: e.guid }),
   };
 }
 

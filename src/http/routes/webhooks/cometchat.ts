@@ -32,7 +32,8 @@ const cometchatRoute: FastifyPluginAsync<{ ctx: ApiContext; reserveBody: onReque
     onRequest: [resolveWebhookTenant(ctx), authenticate, reserveBody],
   }, async function cometchatWebhook(request: FastifyRequest, reply: FastifyReply) {
     const tenant = request.webhookTenant!;
-    const delivery = parseCometChatDelivery(parseJsonBody(request.body), Date.now());
+    const body = parseJsonBody(request.body);
+    const delivery = parseCometChatDelivery(body.value, Date.now(), body.text);
     if (delivery.kind === 'ignored') {
       return reply.code(200).send({ data: { status: 'ignored', trigger: delivery.trigger } });
     }

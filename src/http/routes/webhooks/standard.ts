@@ -36,7 +36,8 @@ const standardRoute: FastifyPluginAsync<{ ctx: ApiContext; reserveBody: onReques
     const now = Date.now();
     const rawBody = Buffer.isBuffer(request.body) ? request.body : EMPTY;
     const delivery = verifyStandardWebhook({ secret: tenant.webhooks.signingSecret!, headers: request.headers, rawBody, nowMs: now });
-    const event = parseStandardEvent(parseJsonBody(rawBody), delivery.id, now);
+    const body = parseJsonBody(rawBody);
+    const event = parseStandardEvent(body.value, delivery.id, now, body.text);
     const result = await acceptGroupEvent(ctx, tenant, event);
     return reply.code(200).send({ data: result });
   });
