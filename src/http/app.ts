@@ -7,7 +7,7 @@ import type { ApiContext } from '../app/context.js';
 import { clientErrorHandler, frameworkErrorHandler, registerErrorHandling } from './errors.js';
 import securityHeaders from './plugins/security-headers.js';
 import cors from './plugins/cors.js';
-import { fastifyTrustProxy } from './plugins/client-network.js';
+import { fastifyTrustProxy } from './client-network.js';
 import { lazyChildLoggerFactory } from './request-logger.js';
 import extensionRoutes from './routes/extension/index.js';
 import webhookRoutes from './routes/webhooks/index.js';

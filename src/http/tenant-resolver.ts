@@ -18,7 +18,7 @@ import { isValidAppId } from '../lib/ids.js';
 import type { TenantDirectory } from '../tenants/directory.js';
 import type { TenantRuntime } from '../tenants/types.js';
 import { ApiError } from './errors.js';
-import { networkOf } from './plugins/client-network.js';
+import { networkOf } from './client-network.js';
 
 export type TenantCallback = (err: ApiError | null, tenant?: TenantRuntime) => void;
 

@@ -16,6 +16,7 @@ import type { Keyring } from '../crypto/envelope.js';
 import type { Db } from '../db/database.js';
 import type { NotificationListener } from '../db/notification-listener.js';
 import { DomainError } from '../lib/errors.js';
+import { FixedWindowCounter } from '../lib/fixed-window.js';
 import { Lru } from '../lib/lru.js';
 import { buildTenantRuntime } from './runtime.js';
 import { findTenant, listTenantIds, TENANT_CHANGED_CHANNEL } from './tenant-repository.js';
@@ -48,38 +49,20 @@ export interface LookupBudgetOptions {
 
 const SHARED_CLIENT = '\0shared';
 
-/** Fixed-window counters of lookups per client, dropped wholesale when the window ends. */
+/** Lookups per client in fixed windows (the rate limits' counter); clients beyond maxClients share one allowance. */
 export class LookupBudget {
   readonly #opts: LookupBudgetOptions;
-  readonly #now: () => number;
-  #counts = new Map<string, number>();
-  #windowEnd: number;
+  readonly #window: FixedWindowCounter;
 
   constructor(opts: LookupBudgetOptions) {
     this.#opts = opts;
-    this.#now = opts.now ?? Date.now;
-    this.#windowEnd = this.#end(this.#now());
-  }
-
-  #end(now: number): number {
-    return now - (now % this.#opts.windowMs) + this.#opts.windowMs;
+    this.#window = new FixedWindowCounter({ windowMs: opts.windowMs, now: opts.now });
   }
 
   /** Takes one lookup for `client`: 0 when allowed, else the whole seconds (≥ 1) until the window ends. */
   take(client: string): number {
-    const now = this.#now();
-    if (now >= this.#windowEnd) {
-      this.#counts.clear();
-      this.#windowEnd = this.#end(now);
-    }
-    let used = this.#counts.get(client);
-    if (used === undefined) {
-      if (this.#counts.size >= this.#opts.maxClients) client = SHARED_CLIENT;
-      used = this.#counts.get(client) ?? 0;
-    }
-    if (used >= this.#opts.perWindow) return Math.max(1, Math.ceil((this.#windowEnd - now) / 1000));
-    this.#counts.set(client, used + 1);
-    return 0;
+    const counted = this.#window.used(client) > 0 || this.#window.size < this.#opts.maxClients;
+    return this.#window.consume(counted ? client : SHARED_CLIENT, this.#opts.perWindow);
   }
 }
 

@@ -124,7 +124,7 @@ t.test('npm run dev and the test servers start from a checkout in a private fold
       if (tmp) await mkdir(tmp, { recursive: true, mode: 0o700 });
       const script = [
         "import pg from 'pg';",
-        "import { startThrowawayPostgres as startTestPostgres } from './src/local/embedded-postgres.ts';",
+        "import { startThrowawayPostgres as startTestPostgres } from './src/local/embedded-postgres.js';",
         'const server = await startTestPostgres();',
         'const client = new pg.Client({ connectionString: server.url });',
         'await client.connect();',

@@ -1,5 +1,5 @@
 /**
- * The in-memory fixed-window counters (src/http/plugins/fixed-window.ts) on a fake clock: limits,
+ * The in-memory fixed-window counters (src/lib/fixed-window.ts) on a fake clock: limits,
  * Retry-After, roll-over on use and by the timer, per-user and per-tenant levels; the admin limiter
  * (valid tokens apart from failures, failures per network and against a global budget, bounded
  * memory); client networks and TRUST_PROXY; the shared (Redis) counters' fallback when Redis is
@@ -9,8 +9,8 @@
 import t from 'tap';
 import { loadDevConfig } from '../../src/config/config.js';
 import { AdminLimiter } from '../../src/http/plugins/admin-limiter.js';
-import { fastifyTrustProxy, networkOf } from '../../src/http/plugins/client-network.js';
-import { FixedWindowCounter, TenantUserWindowCounter } from '../../src/http/plugins/fixed-window.js';
+import { fastifyTrustProxy, networkOf } from '../../src/http/client-network.js';
+import { FixedWindowCounter, TenantUserWindowCounter } from '../../src/lib/fixed-window.js';
 import { SharedTenantUserCounter, SharedWindowStore } from '../../src/http/plugins/shared-window.js';
 import { freePort } from '../../src/local/free-port.js';
 import { waitFor } from '../helpers/wait.js';

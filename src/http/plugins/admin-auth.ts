@@ -20,8 +20,8 @@ import { matchSecret, sha256 } from '../../lib/constant-time.js';
 import { ApiError } from '../errors.js';
 import { bearerToken } from './user-auth.js';
 import { AdminLimiter } from './admin-limiter.js';
-import { networkOf } from './client-network.js';
-import { FixedWindowCounter } from './fixed-window.js';
+import { networkOf } from '../client-network.js';
+import { FixedWindowCounter } from '../../lib/fixed-window.js';
 import { rateLimited } from './rate-limit.js';
 import { SharedWindowStore } from './shared-window.js';
 

@@ -13,7 +13,7 @@
  * per window: memory is bounded without evicting anyone or merging strangers into a shared bucket
  * (which would let an attacker's traffic refuse an operator).
  */
-import type { WindowStore } from './fixed-window.js';
+import type { WindowStore } from '../../lib/fixed-window.js';
 
 export interface AdminLimits {
   /** Requests per window for each valid token, and failures per window for each network. */
@@ -31,7 +31,7 @@ export class AdminLimiter {
   valid(tokenId: string, now?: number): number | Promise<number> {
     const key = `t:${tokenId}`;
     const used = this.store.used(key, now);
-    if (typeof used !== 'number') return used.then(() => this.valid(tokenId));
+    if (typeof used !== 'number') return used.then(() => this.valid(tokenId, now));
     if (used >= this.limits.perMinute) return this.store.retryAfter(now);
     this.store.add(key, now);
     return 0;
@@ -43,11 +43,11 @@ export class AdminLimiter {
    */
   failed(network: string, now?: number): number | Promise<number> {
     const total = this.store.used(FAILURES_KEY, now);
-    if (typeof total !== 'number') return total.then(() => this.failed(network));
+    if (typeof total !== 'number') return total.then(() => this.failed(network, now));
     if (total >= this.limits.failuresPerMinute) return this.store.retryAfter(now);
     const key = `n:${network}`;
     const fromNetwork = this.store.used(key, now);
-    if (typeof fromNetwork !== 'number') return fromNetwork.then(() => this.failed(network));
+    if (typeof fromNetwork !== 'number') return fromNetwork.then(() => this.failed(network, now));
     if (fromNetwork >= this.limits.perMinute) return this.store.retryAfter(now);
     this.store.add(FAILURES_KEY, now);
     this.store.add(key, now);

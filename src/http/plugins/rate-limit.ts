@@ -3,14 +3,14 @@
  * request is attributed to a uid only once its token verified). Global defaults come from
  * RATE_LIMIT_TENANT_PER_MINUTE / RATE_LIMIT_USER_PER_MINUTE; a tenant's `rateLimits` overrides them.
  * Over the limit: 429 RATE_LIMITED with `Retry-After`. Counters are in memory, per replica
- * (fixed-window.ts), or shared by every replica through Redis when REDIS_URL is set
+ * (src/lib/fixed-window.ts), or shared by every replica through Redis when REDIS_URL is set
  * (shared-window.ts: decided locally, synced every RATE_LIMIT_SYNC_INTERVAL_MS).
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import fp from 'fastify-plugin';
 import type { ApiContext } from '../../app/context.js';
 import { ApiError } from '../errors.js';
-import { TenantUserWindowCounter } from './fixed-window.js';
+import { TenantUserWindowCounter } from '../../lib/fixed-window.js';
 import { SharedTenantUserCounter, SharedWindowStore } from './shared-window.js';
 
 export function rateLimited(retryAfterSeconds: number): ApiError {

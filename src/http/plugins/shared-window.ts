@@ -22,7 +22,7 @@
  * once (and its end once).
  */
 import { Redis } from 'ioredis';
-import { DEFAULT_WINDOW_MS, type WindowStore } from './fixed-window.js';
+import { DEFAULT_WINDOW_MS, type WindowStore } from '../../lib/fixed-window.js';
 
 export interface CounterLog {
   warn(obj: object, msg: string): void;

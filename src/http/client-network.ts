@@ -9,7 +9,7 @@
  * address (`::ffff:203.0.113.7`, what a dual-stack socket reports) is the IPv4 address it maps.
  */
 import { isIPv4, isIPv6 } from 'node:net';
-import type { TrustProxySetting } from '../../config/config.js';
+import type { TrustProxySetting } from '../config/config.js';
 
 type TrustProxyFunction = (address: string, hop: number) => boolean;
 
