@@ -129,3 +129,28 @@ t.test('a kicked member who rotates and fetches a JWT is not re-added', async (t
   await t.rejects(dave.loadGroup(groupId, ownerCard), 'dave cannot load the group');
   t.same(await svc.participants('club', ['alice', 'bob', 'carol', 'dave']), ['alice', 'bob', 'carol']);
 });
+
+t.test('a kick with a lone surrogate in the name and a ban with deeply nested metadata remove their members on Virgil', async (t) => {
+  await sendStandard(h, tenant, 'group.created', { guid: 'hostile', occurredAt: at(20), owner: 'alice', members: ['bob', 'erin'] });
+  await waitForStatus(h, tenant.appId, 'hostile', (s) => s.status === 'synced' && s.virgilMembers.length === 3);
+  const hostileId = svc.groupIdentity('hostile');
+  await client('erin').loadGroup(hostileId, ownerCard);
+  await client('bob').loadGroup(hostileId, ownerCard);
+  const cometchat = (raw: string) => h.app.inject({
+    method: 'POST', url: `/v1/webhooks/${tenant.appId}/cometchat`,
+    headers: { authorization: `Basic ${Buffer.from(`${tenant.webhookBasic.username}:${tenant.webhookBasic.password}`).toString('base64')}`, 'content-type': 'application/json' },
+    payload: raw,
+  });
+  const seconds = Math.floor(base / 1000) + 30;
+  // Written as text: JSON.stringify cannot produce a lone surrogate escape.
+  const kick = `{"trigger":"group_member_kicked","appId":"x","region":"us","webhook":"w","data":{"group":{"guid":"hostile","updatedAt":${seconds}},`
+    + `"by":{"uid":"alice","name":"Alice"},"members":{"erin":{"uid":"erin","name":"Mallory \\ud83d"}}}}`;
+  t.equal((await cometchat(kick)).statusCode, 200, 'the kick is accepted');
+  const nested = `${'{"a":'.repeat(5_000)}1${'}'.repeat(5_000)}`;
+  const ban = `{"trigger":"group_member_banned","appId":"x","region":"us","webhook":"w","data":{"group":{"guid":"hostile","updatedAt":${seconds + 1},"metadata":${nested}},`
+    + `"by":{"uid":"alice"},"members":{"bob":{"uid":"bob","metadata":${nested}}}}}`;
+  t.equal((await cometchat(ban)).statusCode, 200, 'the ban is accepted');
+  const s = await waitForStatus(h, tenant.appId, 'hostile', (g) => g.status === 'synced' && g.virgilMembers.length === 1);
+  t.same(s.virgilMembers, ['alice']);
+  for (const uid of ['erin', 'bob']) await t.rejects(client(uid).loadGroup(hostileId, ownerCard), `${uid} can no longer load the group`);
+});
