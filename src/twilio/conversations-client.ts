@@ -42,6 +42,8 @@ export interface ConversationsClientOptions {
   sleep?: (ms: number) => Promise<unknown>;
   /** In [0, 1): the jitter of each backoff. */
   random?: () => number;
+  /** Ends a request or a wait in progress (shutdown): the call rejects with the abort reason. */
+  signal?: AbortSignal;
 }
 
 export interface ConversationRecord { sid: string; state: string | null; dateCreated: string | null }
@@ -62,13 +64,15 @@ export class TwilioConversationsClient {
   readonly #timeoutMs: number;
   readonly #sleep: (ms: number) => Promise<unknown>;
   readonly #random: () => number;
+  readonly #signal: AbortSignal | undefined;
 
   constructor(opts: ConversationsClientOptions) {
     this.#base = new URL(opts.baseUrl ?? TWILIO_CONVERSATIONS_URL);
     this.#authorization = `Basic ${Buffer.from(`${opts.username}:${opts.password}`).toString('base64')}`;
     this.#retry = { ...DEFAULT_RETRY, ...opts.retry };
     this.#timeoutMs = opts.timeoutMs ?? 10_000;
-    this.#sleep = opts.sleep ?? ((ms) => sleepFor(ms));
+    this.#signal = opts.signal;
+    this.#sleep = opts.sleep ?? ((ms) => sleepFor(ms, undefined, { signal: opts.signal }));
     this.#random = opts.random ?? Math.random;
   }
 
@@ -140,10 +144,12 @@ export class TwilioConversationsClient {
     let lastProblem = '';
     for (let attempt = 1; ; attempt++) {
       let delayMs: number;
+      this.#signal?.throwIfAborted();
+      const timeout = AbortSignal.timeout(this.#timeoutMs);
       try {
         const res = await fetch(url, {
           headers: { authorization: this.#authorization, accept: 'application/json' },
-          signal: AbortSignal.timeout(this.#timeoutMs),
+          signal: this.#signal ? AbortSignal.any([this.#signal, timeout]) : timeout,
         });
         if (res.ok) return await this.#json(res);
         await res.body?.cancel().catch(() => {});
@@ -160,7 +166,7 @@ export class TwilioConversationsClient {
           delayMs = Math.max(delayMs, retryAfterMs);
         }
       } catch (err) {
-        if (err instanceof DomainError || err instanceof NotFound) throw err;
+        if (err instanceof DomainError || err instanceof NotFound || this.#signal?.aborted) throw err;
         lastProblem = (err as Error).name === 'TimeoutError' ? 'timed out' : (err as Error).message;
         delayMs = this.#backoff(attempt);
       }
