@@ -3,7 +3,10 @@
  * read at time T (a drift sweep, an import). A snapshot is an addition of every listed member and a
  * removal of every other member the group has a decision about, all made at T, under the ordering
  * rules of desired-state.ts: decisions later than T still win (the list was read before them), older
- * ones lose, and on a tie removal wins. Members never heard of before and not listed stay unknown.
+ * ones lose, and on a tie removal wins. Members never heard of before and not listed stay unknown:
+ * an addition older than T that arrives after the snapshot still counts for them (there is no row
+ * to hold the snapshot's verdict), so the result is independent of delivery order only over the
+ * members known when the snapshot is applied; the next snapshot settles the rest.
  * The group's lifecycle and owner are left alone: a snapshot never revives a deleted group; a group
  * first seen through a snapshot is live until a create or delete says otherwise.
  *

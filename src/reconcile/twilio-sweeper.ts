@@ -56,9 +56,10 @@ export interface TwilioSweeperOptions {
   pollMs?: number;
   /** A failed sweep is tried again after this long (default 60 s, at most the interval). */
   failureRetryMs?: number;
-  /** The REST client's retries (and, in tests, its clock). */
+  /** The REST client's retries (and, in tests, its clock and jitter). */
   retry?: Partial<RetrySettings>;
   sleep?: (ms: number) => Promise<unknown>;
+  random?: () => number;
 }
 
 class Stopped extends Error {}
@@ -135,7 +136,7 @@ export class TwilioSweeper {
     const service = twilio.conversationsServiceSid;
     const client = new TwilioConversationsClient({
       baseUrl: this.#opts.apiUrl, username: twilio.apiKeySid, password: twilio.apiKeySecret,
-      retry: this.#opts.retry, sleep: this.#opts.sleep, signal: this.#abort.signal,
+      retry: this.#opts.retry, sleep: this.#opts.sleep, random: this.#opts.random, signal: this.#abort.signal,
     });
 
     const known = new Set((await liveGroupGuids(db, tenant.appId)).filter(isConversationSid));

@@ -47,7 +47,7 @@ export interface StartWorkerOptions {
   /** Also told of every change made on Virgil (after the worker's own log line). */
   observeVirgilChange?: VirgilChangeObserver;
   /** The Twilio drift sweep's polling, failure retry and REST retries (defaults in twilio-sweeper.ts). */
-  twilioSweep?: Partial<Pick<TwilioSweeperOptions, 'pollMs' | 'failureRetryMs' | 'retry' | 'sleep'>>;
+  twilioSweep?: Partial<Pick<TwilioSweeperOptions, 'pollMs' | 'failureRetryMs' | 'retry' | 'sleep' | 'random'>>;
 }
 
 export interface RunningWorker {
