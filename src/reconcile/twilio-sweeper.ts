@@ -112,21 +112,22 @@ export class TwilioSweeper {
   async #sweepClaimed(claim: ClaimedSweep): Promise<void> {
     const { db, log, tenants, intervalMs } = this.#opts;
     const retryAfterMs = Math.min(this.#opts.failureRetryMs ?? 60_000, intervalMs);
-    const tenant = await tenants.get(claim.tenantId);
-    const twilio = tenant?.twilio;
-    if (!tenant || !twilio) return;
-    const full = claim.fullRequested || claim.finishedAt === null || claim.serviceSid !== twilio.conversationsServiceSid;
+    let full = claim.fullRequested;
     try {
+      const tenant = await tenants.get(claim.tenantId);
+      const twilio = tenant?.twilio;
+      if (!tenant || !twilio) return; // settings removed since the claim: nothing to read
+      full ||= claim.finishedAt === null || claim.serviceSid !== twilio.conversationsServiceSid;
       const result = await this.#sweep(tenant, full, claim.finishedAt);
-      await recordTwilioSweepDone(db, tenant.appId, { result, serviceSid: twilio.conversationsServiceSid });
-      log.info({ tenant: tenant.appId, ...result }, 'twilio sweep finished');
+      await recordTwilioSweepDone(db, claim.tenantId, { result, serviceSid: twilio.conversationsServiceSid });
+      log.info({ tenant: claim.tenantId, ...result }, 'twilio sweep finished');
     } catch (err) {
       const stopped = this.#stopped;
       const error = stopped ? null : err instanceof DomainError
         ? { code: err.code, message: err.message }
         : { code: 'TWILIO_SWEEP_FAILED', message: (err as Error).message };
-      await recordTwilioSweepFailed(db, tenant.appId, { error, wasFull: full, retryAfterMs: stopped ? 0 : retryAfterMs });
-      if (!stopped) log.warn({ tenant: tenant.appId, err: error!.message, code: error!.code }, 'twilio sweep failed; will retry');
+      await recordTwilioSweepFailed(db, claim.tenantId, { error, wasFull: full, retryAfterMs: stopped ? 0 : retryAfterMs });
+      if (!stopped) log.warn({ tenant: claim.tenantId, err: error!.message, code: error!.code }, 'twilio sweep failed; will retry');
     }
   }
 
