@@ -5,7 +5,7 @@
  * used before it is checked; the check itself is in src/twilio/request-signature.ts.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { unauthenticated } from '../lib/errors.js';
+import { invalid, unauthenticated } from '../lib/errors.js';
 import { signatureMatches, type FormParams } from '../twilio/request-signature.js';
 
 export const TWILIO_SIGNATURE_HEADER = 'x-twilio-signature';
@@ -16,9 +16,16 @@ export interface FormBody {
   text: string;
 }
 
-/** Every value of every key, as Twilio signs them (`+` is a space, %XX decoded). */
+/** A form body is printable ASCII: everything else arrives percent-encoded. */
+const FORM_BYTES = /^[\x20-\x7e]*$/;
+
+/**
+ * Every value of every key, as Twilio signs them (`+` is a space, %XX decoded). A body with other
+ * bytes (a raw NUL, which no text column stores, or unencoded UTF-8) is not a form: 400.
+ */
 export function parseFormBody(raw: Buffer): FormBody {
-  const text = raw.toString('utf8');
+  const text = raw.toString('latin1');
+  if (!FORM_BYTES.test(text)) throw invalid('MALFORMED_FORM', 'The body must be application/x-www-form-urlencoded (printable ASCII, other characters percent-encoded)');
   const params: Record<string, string[]> = Object.create(null);
   for (const [key, value] of new URLSearchParams(text)) (params[key] ??= []).push(value);
   return { params, text };

@@ -197,9 +197,18 @@ t.test('refused deliveries: 401 before or after the body, nothing changed', asyn
   }
   const json = await postTwilioWebhook(h.app, appId, settings, params, { contentType: 'application/json', body: JSON.stringify(params) });
   t.equal(json.status, 415, 'JSON is not a Conversations webhook');
-  t.same(await rowCounts(), before, 'nothing changed');
-  t.equal(await desiredGroup(db, appId, guid), null);
+  for (const [what, body] of [['a raw NUL byte', `${formBody(params)}&Attributes=a\u0000b`], ['unencoded UTF-8', `${formBody(params)}&FriendlyName=café`]]) {
+    const res = await postTwilioWebhook(h.app, appId, settings, params, { body });
+    t.equal(res.status, 400, `${what}: 400`);
+    t.equal(res.body.error?.code, 'MALFORMED_FORM');
+  }
+  const odd = { ...params, ParticipantSid: sid('MB'), Identity: 'bob', Attributes: '{"x":"\u0000 \ud800 \u202e"}', FriendlyName: 'café 李 %00', DateCreated: twilioDate() };
+  const decoded = await postTwilioWebhook(h.app, appId, settings, { ...odd, Extra: String.fromCharCode(0, 0xd800, 0x202e) });
+  t.equal(decoded.status, 200, 'any content in fields the service does not use, percent-encoded, is accepted');
+  const after = await rowCounts();
+  t.equal(Number(after.events), Number(before.events) + 1, 'only the well-formed, signed delivery was stored');
+  t.same((await desiredGroup(db, appId, guid))!.members, ['bob']);
   const accepted = await postTwilioWebhook(h.app, appId, settings, params, { signature: good });
   t.equal(accepted.status, 200, 'the genuine delivery is then accepted');
-  t.same((await desiredGroup(db, appId, guid))!.members, ['alice']);
+  t.same((await desiredGroup(db, appId, guid))!.members, ['alice', 'bob']);
 });
