@@ -11,6 +11,8 @@ import userAuthPlugin from '../../plugins/user-auth.js';
 import rateLimitPlugin from '../../plugins/rate-limit.js';
 import virgilJwtRoute from './virgil-jwt.js';
 import getIdentitiesRoute from './get-identities.js';
+import groupsRoute from './groups.js';
+import keysChangedRoute from './keys-changed.js';
 import twilioTokenRoute from './twilio-token.js';
 
 const extensionRoutes: FastifyPluginAsync<{ ctx: ApiContext }> = async (app, { ctx }) => {
@@ -21,6 +23,8 @@ const extensionRoutes: FastifyPluginAsync<{ ctx: ApiContext }> = async (app, { c
   await app.register(rateLimitPlugin, { ctx });
   await app.register(virgilJwtRoute, { ctx });
   await app.register(getIdentitiesRoute, { ctx });
+  await app.register(groupsRoute, { ctx });
+  await app.register(keysChangedRoute, { ctx });
   await app.register(twilioTokenRoute, { ctx });
 };
 
