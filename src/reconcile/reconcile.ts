@@ -34,11 +34,11 @@ export type VirgilStep = 'created' | 'removed' | 'added' | 'revoked' | 'deleted'
 
 /**
  * Told of every change a run makes on Virgil, right after it was made and before the run goes on:
- * the worker logs each one (who lost or gained access to which group is what an operator audits),
- * and reliability tests stop runs at exact points through the same seam. Awaited: a throwing
+ * the worker logs and audits each one with the uids who gained or lost access (`members`), and
+ * reliability tests stop runs at exact points through the same seam. Awaited: a throwing
  * observer fails the run there, as a crash at that point would.
  */
-export type VirgilChangeObserver = (step: VirgilStep, group: { tenantId: string; guid: string }) => Promise<void> | void;
+export type VirgilChangeObserver = (step: VirgilStep, group: { tenantId: string; guid: string }, members?: string[]) => Promise<void> | void;
 
 export interface ReconcileDeps {
   db: Db;
@@ -75,7 +75,7 @@ export async function reconcileGroup(
 }
 
 async function applyToVirgil(svc: ServiceIdentity, tenant: TenantRuntime, desired: DesiredGroup, observe: VirgilChangeObserver): Promise<GroupOutcome> {
-  const step = async (name: VirgilStep) => observe(name, { tenantId: desired.tenantId, guid: desired.guid });
+  const step = async (name: VirgilStep, members?: string[]) => observe(name, { tenantId: desired.tenantId, guid: desired.guid }, members);
   const groupId = desired.identity;
 
   if (desired.deleted) {
@@ -86,6 +86,7 @@ async function applyToVirgil(svc: ServiceIdentity, tenant: TenantRuntime, desire
 
   const uidByIdentity = new Map<string, string>();
   for (const uid of [...desired.virgilMembers, ...desired.desiredMembers]) uidByIdentity.set(tenant.userIdentity(uid), uid);
+  const uidsOf = (identities: string[]) => identities.filter((p) => p !== svc.identity).map((p) => uidByIdentity.get(p) ?? p);
   const desiredIdentities = new Set(desired.desiredMembers.map((uid) => tenant.userIdentity(uid)));
   const overCapacity = desired.desiredMembers.length > MAX_GROUP_MEMBERS;
 
@@ -97,12 +98,12 @@ async function applyToVirgil(svc: ServiceIdentity, tenant: TenantRuntime, desire
     const leaving = group.participants.filter((p) => p !== svc.identity && !desiredIdentities.has(p));
     if (leaving.length > 0) {
       await removeMembers(group, leaving);
-      await step('removed');
+      await step('removed', uidsOf(leaving));
     }
   }
   if (staleBefore.length > 0) {
     await revokeAccess(svc, groupId, staleBefore);
-    await step('revoked');
+    await step('revoked', uidsOf(staleBefore));
   }
 
   let pending: string[] = [];
@@ -116,11 +117,12 @@ async function applyToVirgil(svc: ServiceIdentity, tenant: TenantRuntime, desire
     if (!group) {
       const made = await createOrLoadOwnGroup(svc, groupId, registeredCards);
       group = made.group;
-      if (made.created) await step('created');
+      if (made.created) await step('created', uidsOf(group.participants));
     }
-    const before = group.participants.length;
+    const before = new Set(group.participants);
     await addMembers(group, registeredCards);
-    if (group.participants.length !== before) await step('added');
+    const added = group.participants.filter((p) => !before.has(p));
+    if (added.length > 0) await step('added', uidsOf(added));
     status = pending.length > 0 ? 'pending' : 'synced';
   }
 

@@ -7,7 +7,10 @@
  * The caller hands in the ReconcileQueue (the one its API side requests reconciles on, when both
  * run in one process) and closes it after the worker.
  */
+import { hostname } from 'node:os';
 import type { AppContext } from '../app/context.js';
+import { workerActor } from '../audit/actions.js';
+import { recordVirgilChange } from '../audit/audit-log.js';
 import type { WorkerConfig } from '../config/config.js';
 import { setServiceCardId } from '../tenants/tenant-repository.js';
 import { OutboxSweeper, type OutboxSweeperOptions } from '../groups/outbox-sweeper.js';
@@ -18,6 +21,8 @@ import { WebhookEventRetention } from '../groups/webhook-event-retention.js';
 import { createGroupProcessor, DEFAULT_PENDING_RECHECK_DELAYS_MS } from './processor.js';
 import type { VirgilChangeObserver } from './reconcile.js';
 import { ServiceIdentities } from '../virgil/service-identities.js';
+import { observeVirgilRequests } from '../virgil/request-observer.js';
+import { measuredProcessor } from './run-metrics.js';
 
 export interface StartWorkerOptions {
   /** Parallel jobs in this process (default: config WORKER_CONCURRENCY). */
@@ -51,6 +56,8 @@ export interface RunningWorker {
   readonly worker: GroupWorker;
   readonly queue: ReconcileQueue;
   readonly sweeper: OutboxSweeper;
+  /** Rejects unless the BullMQ worker is running (readiness). */
+  probe(): Promise<void>;
   /** Graceful stop. `force` abandons running jobs at once (they count as stalled and run again). */
   close(opts?: { force?: boolean }): Promise<void>;
 }
@@ -60,17 +67,25 @@ export async function startWorker(ctx: AppContext<WorkerConfig>, opts: StartWork
   const { queue } = opts;
   queue.useDatabase(ctx.db);
 
+  const virgilApiUrl = opts.virgilApiUrl ?? ctx.virgil.apiUrl;
+  const stopCountingVirgil = observeVirgilRequests(virgilApiUrl, (operation, status, seconds) => ctx.metrics.virgilRequest(operation, status, seconds));
   const identities = new ServiceIdentities({
-    virgilApiUrl: opts.virgilApiUrl ?? ctx.virgil.apiUrl,
+    virgilApiUrl,
     log,
     onCardPublished: (tenantId, cardId) => setServiceCardId(ctx.db, tenantId, cardId),
   });
-  const observeVirgilChange: VirgilChangeObserver = async (step, group) => {
-    log.info({ tenantId: group.tenantId, guid: group.guid, step }, 'virgil group changed');
-    await opts.observeVirgilChange?.(step, group);
+  const actor = workerActor(hostname(), process.pid);
+  const observeVirgilChange: VirgilChangeObserver = async (step, group, members) => {
+    log.info({ tenantId: group.tenantId, guid: group.guid, step, members }, 'virgil group changed');
+    // The change is made: a failed audit write must not undo or repeat it; the log line above stays.
+    await recordVirgilChange(ctx.db, actor, step, group, members).catch((err: unknown) => {
+      ctx.metrics.auditWriteFailed();
+      log.error({ tenantId: group.tenantId, guid: group.guid, step, err: (err as Error).message }, 'audit entry not written');
+    });
+    await opts.observeVirgilChange?.(step, group, members);
   };
 
-  const processor = createGroupProcessor({
+  const processor = measuredProcessor(createGroupProcessor({
     db: ctx.db,
     pool: ctx.pool,
     log,
@@ -82,7 +97,7 @@ export async function startWorker(ctx: AppContext<WorkerConfig>, opts: StartWork
     lockRetryDelayMs: opts.lockRetryDelayMs ?? 1_000,
     failedRetryAfterMs: opts.failedRetryAfterMs ?? 60_000,
     runTimeoutMs: opts.runTimeoutMs ?? 120_000,
-  });
+  }), ctx.metrics);
 
   const worker = await queue.connection.createWorker(processor, {
     concurrency: opts.concurrency ?? ctx.config.worker.concurrency,
@@ -106,7 +121,9 @@ export async function startWorker(ctx: AppContext<WorkerConfig>, opts: StartWork
     pendingRecheckMs: opts.sweeper?.pendingRecheckMs,
   });
 
-  const retention = new WebhookEventRetention({ db: ctx.db, log, retentionDays: ctx.config.worker.webhookEventRetentionDays });
+  const retention = new WebhookEventRetention({
+    db: ctx.db, log, retentionDays: ctx.config.worker.webhookEventRetentionDays, deliveryRetentionHours: ctx.config.worker.webhookDeliveryRetentionHours,
+  });
 
   await worker.waitUntilReady();
   sweeper.start();
@@ -132,10 +149,14 @@ export async function startWorker(ctx: AppContext<WorkerConfig>, opts: StartWork
         }
       }
       await identities.close();
+      stopCountingVirgil();
       log.info('group worker stopped');
     })();
     return closing;
   };
 
-  return { worker, queue, sweeper, close };
+  const probe = async () => {
+    if (closing || !worker.isRunning()) throw new Error('the group worker is not running');
+  };
+  return { worker, queue, sweeper, probe, close };
 }
