@@ -55,6 +55,7 @@ export class ServiceMetrics {
   #sources: MetricSources = {};
   /** Source reads of the scrape under way. */
   #reads: Array<Promise<unknown>> = [];
+  #groupFigures: Promise<GroupFigures | null> = Promise.resolve(null);
 
   readonly #http: Histogram<'method' | 'route' | 'status_code'>;
   readonly #httpChildren = new Map<string, HistogramChild>();
@@ -137,12 +138,8 @@ export class ServiceMetrics {
         if (counts) for (const [state, count] of Object.entries(counts)) this.set({ state }, count);
       },
     });
-    const pendingGauge = new Gauge({
-      name: 'e2ee_members_pending_registration',
-      help: 'Group memberships waiting for the member to register with Virgil (live groups)',
-      labelNames: withTenant([]),
-      registers,
-    });
+    // Both gauges come from one read of the database per scrape: the first starts it, the second
+    // (registered after it, so collected after it started) waits for the same answer.
     new Gauge({
       name: 'e2ee_groups',
       help: 'Groups by status (synced, pending, failed, over_capacity, deleted)',
@@ -151,12 +148,20 @@ export class ServiceMetrics {
       async collect() {
         const source = metrics.#sources.groups;
         this.reset();
-        pendingGauge.reset();
-        if (!source) return;
-        const figures = await metrics.#read('database', () => source(metrics.tenantLabel));
-        if (!figures) return;
-        for (const g of figures.groups) this.set(metrics.#withTenant({ status: g.status }, g.tenant), g.count);
-        for (const p of figures.pendingMembers) pendingGauge.set(metrics.#withTenant({}, p.tenant), p.count);
+        metrics.#groupFigures = source ? metrics.#read('database', () => source(metrics.tenantLabel)) : Promise.resolve(null);
+        const figures = await metrics.#groupFigures;
+        for (const g of figures?.groups ?? []) this.set(metrics.#withTenant({ status: g.status }, g.tenant), g.count);
+      },
+    });
+    new Gauge({
+      name: 'e2ee_members_pending_registration',
+      help: 'Group memberships waiting for the member to register with Virgil (live groups)',
+      labelNames: withTenant([]),
+      registers,
+      async collect() {
+        this.reset();
+        const figures = await metrics.#groupFigures;
+        for (const p of figures?.pendingMembers ?? []) this.set(metrics.#withTenant({}, p.tenant), p.count);
       },
     });
     // A scrape collects every metric at once: this one waits for the reads the gauges above started

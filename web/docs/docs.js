@@ -53,7 +53,7 @@ function render(doc, whole) {
   const order = [...tags.map((t) => t.name), ...[...byTag.keys()].filter((k) => !tags.some((t) => t.name === k))];
   main.replaceChildren(
     h('p', {}, doc.info?.description ?? '', ` Version ${doc.info?.version ?? '?'}.`, whole ? ' Including the admin API.' : ''),
-    order.filter((tag) => byTag.has(tag)).map((tag) => h('section', { 'data-tag': tag },
+    ...order.filter((tag) => byTag.has(tag)).map((tag) => h('section', { 'data-tag': tag },
       h('h2', {}, tag), h('p', { class: 'hint' }, tags.find((t) => t.name === tag)?.description ?? ''), byTag.get(tag))));
 }
 

@@ -42,7 +42,7 @@ const groupRoutes: FastifyPluginAsync<{ ctx: ApiContext }> = async (fastify, { c
   const requireTenant = (appId: string) => findRequiredTenant(ctx.db, appId);
 
   app.get('/:appId/groups/:guid', {
-    schema: { params: Params, response: { 200: GroupStatusBody } },
+    schema: { description: 'A group: desired and Virgil members, members pending registration, status, last error.', params: Params, response: { 200: GroupStatusBody } },
   }, async (request) => {
     const { appId, guid } = request.params;
     await requireTenant(appId);
@@ -52,7 +52,7 @@ const groupRoutes: FastifyPluginAsync<{ ctx: ApiContext }> = async (fastify, { c
   });
 
   app.post('/:appId/groups/:guid/resync', {
-    schema: { params: Params, response: { 202: ResyncBody } },
+    schema: { description: 'Reconcile the group now (recorded in the outbox first).', params: Params, response: { 202: ResyncBody } },
   }, async (request, reply) => {
     const { appId, guid } = request.params;
     const tenant = await requireTenant(appId);

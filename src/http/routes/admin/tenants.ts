@@ -36,7 +36,7 @@ const tenantRoutes: FastifyPluginAsync<{ ctx: ApiContext }> = async (app, { ctx 
   };
 
   app.post<{ Body: OnboardTenantBody }>('/', {
-    schema: { body: OnboardTenantBody, response: { 201: TenantEnvelope } },
+    schema: { description: 'Onboard a tenant: checks its keys, publishes its service identity card on Virgil, seals every secret.', body: OnboardTenantBody, response: { 201: TenantEnvelope } },
   }, async (request, reply) => {
     const view = applied(await service.onboard(request.body));
     await recordAdminAction(ctx, request, {
@@ -47,17 +47,17 @@ const tenantRoutes: FastifyPluginAsync<{ ctx: ApiContext }> = async (app, { ctx 
   });
 
   app.get<{ Querystring: ListQuery }>('/', {
-    schema: { querystring: ListQuery, response: { 200: TenantPageEnvelope } },
+    schema: { description: 'Tenants in appId order (keyset pages).', querystring: ListQuery, response: { 200: TenantPageEnvelope } },
   }, async (request) => {
     return { data: await service.list({ limit: pageLimit(request.query.limit), cursor: request.query.cursor }) };
   });
 
   app.get<{ Params: AppIdParams }>('/:appId', {
-    schema: { params: AppIdParams, response: { 200: TenantEnvelope } },
+    schema: { description: 'One tenant (never a secret).', params: AppIdParams, response: { 200: TenantEnvelope } },
   }, async (request) => ({ data: await service.get(request.params.appId) }));
 
   app.patch<{ Params: AppIdParams; Body: UpdateTenantBody }>('/:appId', {
-    schema: { params: AppIdParams, body: UpdateTenantBody, response: { 200: TenantEnvelope } },
+    schema: { description: 'Rotate the Virgil APP_KEY, replace caller auth or webhook credentials, change TTL, rate limits or status.', params: AppIdParams, body: UpdateTenantBody, response: { 200: TenantEnvelope } },
   }, async (request) => {
     const view = applied(await service.update(request.params.appId, request.body));
     for (const change of auditedTenantChanges(request.body, view)) await recordAdminAction(ctx, request, { ...change, tenantId: view.appId });
@@ -66,7 +66,7 @@ const tenantRoutes: FastifyPluginAsync<{ ctx: ApiContext }> = async (app, { ctx 
 
   // Disabling keeps every secret, card and group: PATCH {"status":"active"} brings the tenant back.
   app.delete<{ Params: AppIdParams }>('/:appId', {
-    schema: { params: AppIdParams, response: { 200: TenantEnvelope } },
+    schema: { description: 'Disable a tenant: its API and webhooks answer 403; PATCH {"status":"active"} brings it back.', params: AppIdParams, response: { 200: TenantEnvelope } },
   }, async (request) => {
     const view = applied(await service.disable(request.params.appId));
     await recordAdminAction(ctx, request, { action: AUDIT_ACTIONS.tenantDisabled, tenantId: view.appId });

@@ -29,7 +29,7 @@ const cometchatRoute: FastifyPluginAsync<{ ctx: ApiContext; reserveBody: onReque
 
   app.post('/:appId/cometchat', {
     bodyLimit: WEBHOOK_BODY_LIMIT_BYTES,
-    schema: { params: WebhookParams, response: { 200: { anyOf: [WebhookAccepted, WebhookIgnored] } } },
+    schema: { description: "CometChat's webhook deliveries, with the tenant's HTTP Basic credentials. Group triggers are applied; others are acknowledged and ignored.", params: WebhookParams, response: { 200: { anyOf: [WebhookAccepted, WebhookIgnored] } } },
     onRequest: [resolveWebhookTenant(ctx), authenticate, reserveBody],
   }, async function cometchatWebhook(request: FastifyRequest, reply: FastifyReply) {
     const tenant = request.webhookTenant!;

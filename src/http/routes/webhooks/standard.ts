@@ -30,7 +30,7 @@ const standardRoute: FastifyPluginAsync<{ ctx: ApiContext; reserveBody: onReques
 
   app.post('/:appId', {
     bodyLimit: WEBHOOK_BODY_LIMIT_BYTES,
-    schema: { params: WebhookParams, response: { 200: WebhookAccepted } },
+    schema: { description: 'Platform-neutral membership events, signed per Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature).', params: WebhookParams, response: { 200: WebhookAccepted } },
     onRequest: [resolveWebhookTenant(ctx), requireSecret, checkHeadersBeforeBody, reserveBody],
   }, async function standardWebhook(request: FastifyRequest, reply: FastifyReply) {
     const tenant = request.webhookTenant!;
