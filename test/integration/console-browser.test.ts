@@ -13,9 +13,8 @@ import { randomBytes } from 'node:crypto';
 import puppeteer, { type HTTPRequest, type HTTPResponse, type Page } from 'puppeteer-core';
 import t from 'tap';
 import { publishTestCard } from '../helpers/virgil-clients.js';
-import { sendCometChat, startWorkerStack, waitForStatus } from '../helpers/worker-stack.js';
+import { sendCometChat, startWorkerStack, waitForIdleQueue, waitForStatus } from '../helpers/worker-stack.js';
 import type { OnboardedTenant } from '../helpers/app.js';
-import { waitFor } from '../helpers/wait.js';
 
 // The page's globals, for the functions puppeteer runs in the browser (the project's types are Node's).
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -126,10 +125,7 @@ t.test('finds the failed group, resyncs it, sees it synced', async (t) => {
   await sendCometChat(h, tenant, 'group_created', { guid: 'fine-group', owner: 'alice', members: ['alice', 'bob'], createdAt: ++clock });
   await waitForStatus(h, appId, 'fine-group', (s) => s.status === 'synced');
   // A follow-up run of fine-group (a request that came in while it ran) would meet the fault below too.
-  await waitFor(async () => {
-    const counts = await stack.queue.jobCounts();
-    return counts.waiting + counts.active + counts.delayed + counts.prioritized === 0;
-  }, 'the queue to be idle');
+  await waitForIdleQueue(stack);
   // Virgil refuses this one's card search: a permanent failure.
   h.emulator.setFaults([{ route: '/card/v5/actions/search', status: 400, code: 40000 }]);
   await sendCometChat(h, tenant, 'group_created', { guid: 'broken-group', owner: 'alice', members: ['alice', 'bob'], createdAt: ++clock });

@@ -6,7 +6,7 @@
  */
 import t from 'tap';
 import { publishTestCard } from '../helpers/virgil-clients.js';
-import { sendCometChat, startWorkerStack, waitForStatus } from '../helpers/worker-stack.js';
+import { sendCometChat, startWorkerStack, waitForIdleQueue, waitForStatus } from '../helpers/worker-stack.js';
 import { waitFor } from '../helpers/wait.js';
 
 const stack = await startWorkerStack(t);
@@ -44,6 +44,7 @@ t.test('a webhook-to-synced flow shows in /metrics, with bounded labels', async 
   await waitForStatus(h, tenant.appId, guid, (s) => s.status === 'synced' && s.virgilMembers.length === 3);
   await sendCometChat(h, tenant, 'group_member_kicked', { guid, members: ['carol'], by: 'alice', updatedAt: ++clock });
   await waitForStatus(h, tenant.appId, guid, (s) => s.status === 'synced' && s.virgilMembers.length === 2);
+  await waitForIdleQueue(stack);
 
   // A group Virgil refuses: its card search answers 400 until the fault is cleared.
   h.emulator.setFaults([{ route: '/card/v5/actions/search', status: 400, code: 40000 }]);
