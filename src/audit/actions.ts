@@ -1,3 +1,5 @@
+import { hostname } from 'node:os';
+
 /**
  * The audit trail's vocabulary: every action an entry can name, and who can be an actor.
  *
@@ -51,7 +53,7 @@ export function adminActor(tokenFingerprint: string): string {
   return `admin:${tokenFingerprint}`;
 }
 
-/** A worker process: its host name and process id (enough to find its logs). */
-export function workerActor(host: string, pid: number): string {
+/** A worker process: its host name and process id (enough to find its logs); this process by default. */
+export function workerActor(host: string = hostname(), pid: number = process.pid): string {
   return `worker:${host}/${pid}`;
 }

@@ -5,7 +5,7 @@
  * callers never pass a request body or a credential, and lists are capped so one entry stays small.
  */
 import type { Db } from '../db/database.js';
-import { auditActionOfVirgilStep, type AuditAction } from './actions.js';
+import { AUDIT_ACTIONS, auditActionOfVirgilStep, type AuditAction } from './actions.js';
 
 export interface AuditEntryInput {
   actor: string;
@@ -53,6 +53,19 @@ export async function recordVirgilChange(
   const details = members === undefined ? {} : listed('members', members);
   await recordAudit(db, { actor, action, tenantId: group.tenantId, guid: group.guid, details });
   return true;
+}
+
+/**
+ * Audits a member's new card re-added to a group after a key change (E3Kit `group.reAdd`), for code
+ * that re-adds outside a reconcile run's steps. Card ids are public; nothing else is recorded.
+ */
+export async function recordMemberReadded(
+  db: Db, actor: string, group: { tenantId: string; guid: string }, uid: string, card: { id: string; previousCardId?: string | null },
+): Promise<void> {
+  await recordAudit(db, {
+    actor, action: AUDIT_ACTIONS.memberReadded, tenantId: group.tenantId, guid: group.guid,
+    details: { members: [uid], cardId: card.id, ...(card.previousCardId ? { previousCardId: card.previousCardId } : {}) },
+  });
 }
 
 /** `{[name]: first MAX_LISTED values, [name + 'Total']: count}` when cut, else just the list. */

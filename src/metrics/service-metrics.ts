@@ -13,7 +13,8 @@
  * process that serves them reports the same database-wide values; `e2ee_metrics_source_up` says
  * whether a source answered.
  */
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric } from 'prom-client';
+import { RequestHistogram } from './request-histogram.js';
 
 export interface ServiceMetricsOptions {
   /** Label webhook and reconcile counters and the group gauges with the tenant (app id). */
@@ -40,13 +41,9 @@ export interface MetricSources {
   groups?: (perTenant: boolean) => Promise<GroupFigures>;
 }
 
-type HistogramChild = ReturnType<Histogram<string>['labels']>;
-
 const HTTP_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const RUN_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 const VIRGIL_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
-/** HTTP label combinations kept as ready children; beyond this they are looked up each time. */
-const MAX_HTTP_CHILDREN = 2_000;
 
 export class ServiceMetrics {
   readonly registry = new Registry();
@@ -57,8 +54,7 @@ export class ServiceMetrics {
   #reads: Array<Promise<unknown>> = [];
   #groupFigures: Promise<GroupFigures | null> = Promise.resolve(null);
 
-  readonly #http: Histogram<'method' | 'route' | 'status_code'>;
-  readonly #httpChildren = new Map<string, HistogramChild>();
+  readonly #http: RequestHistogram;
   readonly #webhooks: Counter<string>;
   readonly #runs: Counter<string>;
   readonly #runDuration: Histogram<'outcome'>;
@@ -75,13 +71,8 @@ export class ServiceMetrics {
     const withTenant = (labels: string[]) => (this.tenantLabel ? [...labels, 'tenant'] : labels);
     if (opts.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
 
-    this.#http = new Histogram({
-      name: 'e2ee_http_request_duration_seconds',
-      help: 'HTTP requests by method, route template and status code',
-      labelNames: ['method', 'route', 'status_code'],
-      buckets: HTTP_BUCKETS,
-      registers,
-    });
+    this.#http = new RequestHistogram('e2ee_http_request_duration_seconds', 'HTTP requests by method, route template and status code', HTTP_BUCKETS);
+    this.registry.registerMetric(this.#http as unknown as Metric);
     this.#webhooks = new Counter({
       name: 'e2ee_webhooks_received_total',
       help: 'Webhook deliveries by format (cometchat, standard, ...) and result (accepted, duplicate, ignored, unauthorized, invalid, ...)',
@@ -184,13 +175,7 @@ export class ServiceMetrics {
 
   /** One answered HTTP request. `route` is the route template, or "unmatched". */
   httpRequest(method: string, route: string, statusCode: number, seconds: number): void {
-    const key = `${method} ${statusCode} ${route}`;
-    let child = this.#httpChildren.get(key);
-    if (!child) {
-      child = this.#http.labels(method, route, String(statusCode));
-      if (this.#httpChildren.size < MAX_HTTP_CHILDREN) this.#httpChildren.set(key, child);
-    }
-    child.observe(seconds);
+    this.#http.observe(method, route, statusCode, seconds);
   }
 
   webhookReceived(format: string, result: string, tenant: string | null): void {

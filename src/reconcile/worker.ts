@@ -7,7 +7,6 @@
  * The caller hands in the ReconcileQueue (the one its API side requests reconciles on, when both
  * run in one process) and closes it after the worker.
  */
-import { hostname } from 'node:os';
 import type { AppContext } from '../app/context.js';
 import { workerActor } from '../audit/actions.js';
 import { recordVirgilChange } from '../audit/audit-log.js';
@@ -74,7 +73,7 @@ export async function startWorker(ctx: AppContext<WorkerConfig>, opts: StartWork
     log,
     onCardPublished: (tenantId, cardId) => setServiceCardId(ctx.db, tenantId, cardId),
   });
-  const actor = workerActor(hostname(), process.pid);
+  const actor = workerActor();
   const observeVirgilChange: VirgilChangeObserver = async (step, group, members) => {
     log.info({ tenantId: group.tenantId, guid: group.guid, step, members }, 'virgil group changed');
     // The change is made: a failed audit write must not undo or repeat it; the log line above stays.

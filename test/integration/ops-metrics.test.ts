@@ -5,6 +5,8 @@
  * worker made on Virgil is in the audit trail with the members concerned.
  */
 import t from 'tap';
+import { workerActor } from '../../src/audit/actions.js';
+import { recordMemberReadded } from '../../src/audit/audit-log.js';
 import { publishTestCard } from '../helpers/virgil-clients.js';
 import { sendCometChat, startWorkerStack, waitForIdleQueue, waitForStatus } from '../helpers/worker-stack.js';
 import { waitFor } from '../helpers/wait.js';
@@ -92,6 +94,11 @@ t.test("the worker's changes on Virgil are in the audit trail", async (t) => {
   t.match(entries[0].actor, /^worker:[^/]+\/\d+$/, 'the worker process that acted');
   const refused = await h.admin('GET', `/admin/v1/audit?appId=${tenant.appId}&guid=metrics-refused`);
   t.same(refused.json().data.items, [], 'a run that changed nothing on Virgil audits nothing');
+
+  // What a re-add after a member's key change records (the call the worker makes for it).
+  await recordMemberReadded(h.ctx.db, workerActor(), { tenantId: tenant.appId, guid: 'metrics-hiking' }, 'bob', { id: 'c'.repeat(64), previousCardId: 'b'.repeat(64) });
+  const readded = (await h.admin('GET', `/admin/v1/audit?appId=${tenant.appId}&action=group.member_readded`)).json().data.items;
+  t.same(readded.map((e: { guid: string; details: unknown }) => [e.guid, e.details]), [['metrics-hiking', { members: ['bob'], cardId: 'c'.repeat(64), previousCardId: 'b'.repeat(64) }]]);
 });
 
 t.test('readiness checks the queue when there is one', async (t) => {

@@ -14,6 +14,8 @@ import { listed } from '../../src/audit/audit-log.js';
 import type { Db } from '../../src/db/database.js';
 import { auditedTenantChanges } from '../../src/http/routes/admin/audit.js';
 import { webhookFormat, webhookResult } from '../../src/http/routes/webhooks/observe.js';
+import { Histogram, Registry, type Metric } from 'prom-client';
+import { RequestHistogram } from '../../src/metrics/request-histogram.js';
 import { ServiceMetrics } from '../../src/metrics/service-metrics.js';
 import { outcomeOfError, outcomeOfResult } from '../../src/reconcile/run-metrics.js';
 import { observeVirgilRequests, virgilOperation } from '../../src/virgil/request-observer.js';
@@ -55,6 +57,27 @@ t.test('metrics: names, bounded labels, an optional tenant label', async (t) => 
   t.same(lines(text, 'e2ee_groups'), ['e2ee_groups{status="synced",tenant="acme"} 3']);
   t.same(lines(text, 'e2ee_members_pending_registration'), ['e2ee_members_pending_registration{tenant="acme"} 2']);
   t.same(lines(text, 'e2ee_metrics_source_up'), ['e2ee_metrics_source_up{source="database"} 1']);
+});
+
+t.test("the request histogram prints exactly what prom-client's histogram prints", async (t) => {
+  const buckets = [0.005, 0.01, 0.1, 1];
+  const theirs = new Registry();
+  const reference = new Histogram({ name: 'h', help: 'help', labelNames: ['method', 'route', 'status_code'], buckets, registers: [theirs] });
+  const ours = new Registry();
+  const histogram = new RequestHistogram('h', 'help', buckets);
+  ours.registerMetric(histogram as unknown as Metric);
+  const observations: Array<[string, string, number, number]> = [
+    ['GET', '/v1/virgil-jwt', 200, 0.004], ['GET', '/v1/virgil-jwt', 200, 0.005], ['GET', '/v1/virgil-jwt', 200, 0.3],
+    ['GET', '/v1/virgil-jwt', 401, 0.002], ['POST', '/v1/webhooks/:appId', 200, 2.5], ['GET', 'unmatched', 404, 0.0001],
+  ];
+  for (const [method, route, status, seconds] of observations) {
+    reference.labels(method, route, String(status)).observe(seconds);
+    histogram.observe(method, route, status, seconds);
+  }
+  const sorted = async (registry: Registry) => (await registry.metrics()).split('\n').sort();
+  t.same(await sorted(ours), await sorted(theirs));
+  histogram.reset();
+  t.same((await ours.metrics()).split('\n').filter((l) => !l.startsWith('#') && l), [], 'reset empties it');
 });
 
 t.test('metrics: a source that fails or is slow is reported down, without failing the scrape', async (t) => {
