@@ -2,6 +2,9 @@
  * Readiness: can this process do its work now? Each check is a promise that settles within
  * `timeoutMs`; the report names each check `ok` or `unavailable` (never an address or an error
  * text, so it can be served without authentication). Liveness (/health) checks nothing.
+ *
+ * Served without a token, so the checks run at most once a second whatever the number of callers
+ * (`readinessProbe`): a flood of /ready costs the database and the queue nothing more.
  */
 import { sql } from 'kysely';
 import { queueProbeOf } from '../groups/reconcile-requester.js';
@@ -18,6 +21,27 @@ export async function checkReadiness(checks: Record<string, ReadinessCheck>, tim
   const report: ReadinessReport = { ready: results.every(Boolean), checks: {} };
   names.forEach((name, i) => { report.checks[name] = results[i] ? 'ok' : 'unavailable'; });
   return report;
+}
+
+/**
+ * Readiness as an endpoint answers it: concurrent callers share one run of the checks, and a report
+ * is reused for `maxAgeMs` after it was made.
+ */
+export function readinessProbe(
+  checks: () => Record<string, ReadinessCheck>,
+  opts: { maxAgeMs?: number; timeoutMs?: number; now?: () => number } = {},
+): () => Promise<ReadinessReport> {
+  const { maxAgeMs = 1_000, timeoutMs = DEFAULT_TIMEOUT_MS, now = Date.now } = opts;
+  let last: { at: number; report: Promise<ReadinessReport> } | null = null;
+  return () => {
+    if (last === null || now() - last.at >= maxAgeMs) {
+      const entry = { at: now(), report: checkReadiness(checks(), timeoutMs) };
+      // The age counts from when the report was made, not from when it was asked for.
+      entry.report.then(() => { entry.at = now(); }, () => {});
+      last = entry;
+    }
+    return last.report;
+  };
 }
 
 /** What every service process needs: PostgreSQL, and the queue backend when it has one. */

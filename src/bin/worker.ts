@@ -7,7 +7,7 @@ import { loadWorkerConfig, VIRGIL_CLOUD_URL } from '../config/config.js';
 import { loadEnvFileIfPresent } from '../config/env-file.js';
 import { createLogger } from '../lib/logger.js';
 import { startWorker } from '../reconcile/worker.js';
-import { serviceChecks } from '../app/readiness.js';
+import { readinessProbe, serviceChecks } from '../app/readiness.js';
 import { buildWorkerOpsApp } from '../http/app.js';
 import { exitOnStartupError } from './fatal.js';
 import { closeOnSignal, migrateDatabase, openContext } from './services.js';
@@ -24,7 +24,8 @@ try {
   log.info({ concurrency: config.worker.concurrency, queue: config.redisUrl ? 'redis' : 'postgres' }, 'worker started');
   const closers: Array<() => Promise<unknown>> = [() => ctx.close(), () => queue.close(), () => worker.close()];
   if (config.worker.opsPort !== null) {
-    const ops = await buildWorkerOpsApp({ log, metrics: ctx.metrics, checks: () => ({ ...serviceChecks(ctx), worker: () => worker.probe() }) });
+    const ready = readinessProbe(() => ({ ...serviceChecks(ctx), worker: () => worker.probe() }));
+    const ops = await buildWorkerOpsApp({ log, metrics: ctx.metrics, ready });
     const url = await ops.listen({ host: config.worker.opsHost, port: config.worker.opsPort });
     log.info({ url }, 'worker health and metrics listening');
     closers.push(() => ops.close());

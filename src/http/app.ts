@@ -8,7 +8,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { ApiContext } from '../app/context.js';
-import { serviceChecks, type ReadinessCheck } from '../app/readiness.js';
+import { readinessProbe, serviceChecks, type ReadinessReport } from '../app/readiness.js';
 import type { ServiceMetrics } from '../metrics/service-metrics.js';
 import { clientErrorHandler, frameworkErrorHandler, registerErrorHandling } from './errors.js';
 import securityHeaders from './plugins/security-headers.js';
@@ -84,7 +84,7 @@ export async function buildApp(ctx: ApiContext, opts: BuildAppOptions = {}): Pro
   const app = baseFastify(ctx);
   await foundations(app, ctx.metrics);
   await app.register(cors);
-  await app.register(healthRoutes, { checks: () => serviceChecks(ctx) });
+  await app.register(healthRoutes, { ready: readinessProbe(() => serviceChecks(ctx)) });
   await app.register(openApiRoute, { whole: false });
   await app.register(docsPages);
   await app.register(extensionRoutes, { ctx, prefix: '/v1' });
@@ -100,7 +100,7 @@ export async function buildApp(ctx: ApiContext, opts: BuildAppOptions = {}): Pro
 export async function buildAdminApp(ctx: ApiContext): Promise<FastifyInstance> {
   const app = baseFastify(ctx);
   await foundations(app, ctx.metrics);
-  await app.register(healthRoutes, { checks: () => serviceChecks(ctx) });
+  await app.register(healthRoutes, { ready: readinessProbe(() => serviceChecks(ctx)) });
   await app.register(openApiRoute, { whole: false });
   await app.register(docsPages);
   await app.register(consolePages);
@@ -110,14 +110,14 @@ export async function buildAdminApp(ctx: ApiContext): Promise<FastifyInstance> {
 }
 
 /** The worker process's port (WORKER_OPS_PORT): /health, /ready (its checks) and /metrics. */
-export async function buildWorkerOpsApp(opts: { log: Logger; metrics: ServiceMetrics; checks: () => Record<string, ReadinessCheck> }): Promise<FastifyInstance> {
+export async function buildWorkerOpsApp(opts: { log: Logger; metrics: ServiceMetrics; ready: () => Promise<ReadinessReport> }): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: opts.log as unknown as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: false,
   });
   await foundations(app, opts.metrics);
-  await app.register(healthRoutes, { checks: opts.checks });
+  await app.register(healthRoutes, { ready: opts.ready });
   await app.register(metricsRoute, { metrics: opts.metrics });
   return app;
 }

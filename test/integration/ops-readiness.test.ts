@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import t from 'tap';
 import { createAppContext } from '../../src/app/build-context.js';
-import { serviceChecks } from '../../src/app/readiness.js';
+import { readinessProbe, serviceChecks } from '../../src/app/readiness.js';
 import { loadDevConfig } from '../../src/config/config.js';
 import { createDatabase } from '../../src/db/database.js';
 import { migrate } from '../../src/db/migrator.js';
@@ -53,7 +53,7 @@ const ctx = await createAppContext(config, { log, databaseUrl: pg.url, virgilApi
 const app = await buildApp(ctx);
 await app.ready();
 const worker = await startWorker(ctx, { ...FAST_WORKER, queue });
-const ops = await buildWorkerOpsApp({ log, metrics: ctx.metrics, checks: () => ({ ...serviceChecks(ctx), worker: () => worker.probe() }) });
+const ops = await buildWorkerOpsApp({ log, metrics: ctx.metrics, ready: readinessProbe(() => ({ ...serviceChecks(ctx), worker: () => worker.probe() })) });
 await ops.ready();
 t.teardown(async () => {
   await ops.close();
@@ -67,7 +67,12 @@ const ready = async (target = app) => {
   const res = await target.inject({ method: 'GET', url: '/ready' });
   return { status: res.statusCode, body: res.json() };
 };
+// Reports are reused for up to a second (readinessProbe), so a change shows within about that.
 const readyAgain = (what: string, target = app) => waitFor(async () => ((await ready(target)).status === 200 ? true : undefined), what, 30_000);
+const notReady = (what: string, target = app) => waitFor(async () => {
+  const r = await ready(target);
+  return r.status === 503 ? r : undefined;
+}, what);
 
 t.test('everything up: ready', async (t) => {
   t.same(await ready(), { status: 200, body: { data: { status: 'ready', checks: { database: 'ok', queue: 'ok' } } } });
@@ -80,10 +85,9 @@ t.test('everything up: ready', async (t) => {
 
 t.test('PostgreSQL down: not ready, alive; ready again once it is back', async (t) => {
   await pg.stop();
-  const down = await ready();
-  t.equal(down.status, 503);
+  const down = await notReady('the API to see the database down');
   t.same(down.body, { error: { code: 'NOT_READY', message: 'Not ready: database unavailable', details: { checks: { database: 'unavailable', queue: 'ok' } } } });
-  t.equal((await ready(ops)).body.error.details.checks.database, 'unavailable', 'the worker too');
+  t.equal((await notReady('the worker to see it', ops)).body.error.details.checks.database, 'unavailable', 'the worker too');
   t.equal((await app.inject({ method: 'GET', url: '/health' })).statusCode, 200, 'liveness does not depend on the database');
 
   pg = await startEmbeddedPostgres({ dir, port: pgPort, ephemeral: true });
@@ -95,10 +99,7 @@ t.test('PostgreSQL down: not ready, alive; ready again once it is back', async (
 t.test('Redis down: the queue is not ready; ready again once it is back', async (t) => {
   const port = redis.port;
   await redis.stop();
-  const down = await waitFor(async () => {
-    const r = await ready();
-    return r.status === 503 ? r : undefined;
-  }, 'the queue to be reported down');
+  const down = await notReady('the queue to be reported down');
   t.same(down.body.error.details.checks, { database: 'ok', queue: 'unavailable' });
   redis = await startRedis(redis.bin, port);
   await readyAgain('the queue to be ready again');
@@ -107,7 +108,6 @@ t.test('Redis down: the queue is not ready; ready again once it is back', async 
 
 t.test('a stopped worker is not ready', async (t) => {
   await worker.close();
-  const res = await ready(ops);
-  t.equal(res.status, 503);
+  const res = await notReady('the stopped worker to show', ops);
   t.equal(res.body.error.details.checks.worker, 'unavailable');
 });

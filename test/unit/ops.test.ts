@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { DelayedError, UnrecoverableError } from 'bullmq';
 import pino from 'pino';
 import t from 'tap';
-import { checkReadiness } from '../../src/app/readiness.js';
+import { checkReadiness, readinessProbe } from '../../src/app/readiness.js';
 import { AUDIT_ACTIONS, auditActionOfVirgilStep, workerActor } from '../../src/audit/actions.js';
 import { listed } from '../../src/audit/audit-log.js';
 import type { Db } from '../../src/db/database.js';
@@ -192,6 +192,23 @@ t.test('readiness: each check ok or unavailable, within the time given', async (
   }, 20);
   t.same(report, { ready: false, checks: { database: 'ok', queue: 'unavailable', worker: 'unavailable' } }, 'no address or error text in the report');
   t.same(await checkReadiness({ database: async () => {} }), { ready: true, checks: { database: 'ok' } });
+});
+
+t.test('readiness is checked at most once per interval, whatever the callers', async (t) => {
+  let clock = 0;
+  let runs = 0;
+  let up = true;
+  const probe = readinessProbe(() => ({ database: async () => { runs++; if (!up) throw new Error('down'); } }), { maxAgeMs: 1_000, now: () => clock });
+  const together = await Promise.all([probe(), probe(), probe()]);
+  t.equal(runs, 1, 'concurrent callers share one run');
+  t.ok(together.every((r) => r.ready));
+  up = false;
+  clock = 999;
+  t.ok((await probe()).ready, 'a report is reused within the interval');
+  t.equal(runs, 1);
+  clock = 1_000;
+  t.notOk((await probe()).ready, 'and checked again after it');
+  t.equal(runs, 2);
 });
 
 t.test('the delivery log writes in batches, within a budget, and counts what it drops', async (t) => {

@@ -10,7 +10,7 @@
  */
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
-import { checkReadiness, type ReadinessCheck } from '../../app/readiness.js';
+import type { ReadinessReport } from '../../app/readiness.js';
 import type { ServiceMetrics } from '../../metrics/service-metrics.js';
 import { errorBody } from '../errors.js';
 import { publicDocument } from '../plugins/openapi.js';
@@ -23,7 +23,7 @@ const NotReadyBody = Type.Object({
   error: Type.Object({ code: Type.Literal('NOT_READY'), message: Type.String(), details: Type.Object({ checks: Checks }) }),
 });
 
-export const healthRoutes: FastifyPluginAsync<{ checks: () => Record<string, ReadinessCheck> }> = async (app, { checks }) => {
+export const healthRoutes: FastifyPluginAsync<{ ready: () => Promise<ReadinessReport> }> = async (app, { ready }) => {
   app.get('/health', {
     schema: { description: 'Liveness: the process serves HTTP. Checks no dependency.', response: { 200: HealthBody } },
   }, async () => ({ data: { status: 'ok' as const } }));
@@ -34,7 +34,7 @@ export const healthRoutes: FastifyPluginAsync<{ checks: () => Record<string, Rea
       response: { 200: ReadyBody, 503: NotReadyBody },
     },
   }, async (_request, reply: FastifyReply) => {
-    const report = await checkReadiness(checks());
+    const report = await ready();
     if (report.ready) return { data: { status: 'ready' as const, checks: report.checks } };
     const down = Object.keys(report.checks).filter((name) => report.checks[name] !== 'ok');
     return reply.code(503).send(errorBody('NOT_READY', `Not ready: ${down.join(', ')} unavailable`, { checks: report.checks }));
