@@ -14,8 +14,14 @@ export interface OutboxTarget { tenant_id: string; guid: string }
 
 /** Records (or renews) a reconcile request for the group. */
 export async function requestReconcile(trx: Transaction<Database>, tenantId: string, guid: string): Promise<void> {
+  await requestReconciles(trx, tenantId, [guid]);
+}
+
+/** requestReconcile for many groups of one tenant, in one statement. */
+export async function requestReconciles(trx: Transaction<Database>, tenantId: string, guids: readonly string[]): Promise<void> {
+  if (guids.length === 0) return;
   await trx.insertInto('reconcile_outbox')
-    .values({ tenant_id: tenantId, guid })
+    .values([...new Set(guids)].sort().map((guid) => ({ tenant_id: tenantId, guid })))
     .onConflict((oc) => oc.columns(['tenant_id', 'guid']).doUpdateSet({ requested_at: sql`now()`, enqueued_at: null }))
     .execute();
 }

@@ -52,7 +52,7 @@ export interface TestApp {
   masterKeys: string;
   url: string | null;
   logLines: string[];
-  admin(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, body?: unknown): Promise<LightMyRequestResponse>;
+  admin(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', url: string, body?: unknown): Promise<LightMyRequestResponse>;
   onboardTenant(opts?: { appId?: string; body?: Record<string, unknown> }): Promise<OnboardedTenant>;
   close(): Promise<void>;
 }
