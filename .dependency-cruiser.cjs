@@ -17,7 +17,8 @@ const LAYERS = [
   'emulator', // Virgil Cloud emulator model, no HTTP
   'auth', // caller tokens, verified against a tenant's runtime settings
   'tenants',
-  'config', // imports crypto (type MasterKey) and virgil (VIRGIL_CLOUD_URL), so it sits above them
+  'config', // imports crypto (type MasterKey), virgil (VIRGIL_CLOUD_URL) and cometchat (its URL template), so it sits above them
+  'cometchat', // CometChat REST client (groups, members, auth tokens), pacing and retries; imports only lib
   'virgil',
   'crypto',
   'db',

@@ -9,6 +9,7 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import type { MasterKey } from '../crypto/envelope.js';
 import { VIRGIL_CLOUD_URL } from '../virgil/cards.js';
+import { DEFAULT_COMETCHAT_API_URL } from '../cometchat/rest-client.js';
 
 export type RunMode = 'development' | 'production' | 'test';
 
@@ -26,6 +27,8 @@ export interface ServiceConfig {
   /** The first key seals new values; every key can open values sealed with it. */
   masterKeys: MasterKey[];
   tenantCacheTtlSeconds: number;
+  /** COMETCHAT_API_URL: CometChat's REST base URL, with `{appId}` and `{region}` filled in per tenant. */
+  cometchatApiUrl: string;
 }
 
 export interface ApiConfig extends ServiceConfig {
@@ -48,6 +51,8 @@ export interface ApiConfig extends ServiceConfig {
   httpTimeouts: { requestMs: number; headersMs: number; keepAliveMs: number };
   /** Total bytes of webhook bodies this process receives and holds at once. */
   webhookBodyBytesInFlight: number;
+  /** Identity providers' key sets (userAuth type jwks): refresh age, refetch cooldown, fetch timeout. */
+  jwks: { cacheMaxAgeMs: number; cooldownMs: number; timeoutMs: number };
 }
 
 /**
@@ -101,6 +106,7 @@ export class ConfigError extends Error {
 }
 
 export { VIRGIL_CLOUD_URL };
+export { DEFAULT_COMETCHAT_API_URL };
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export type Env = Record<string, string | undefined>;
@@ -190,7 +196,16 @@ function serviceConfig(env: Env, devDefaults: DevDefaults, opts: { databaseRequi
     virgilApiUrl: url(env, 'VIRGIL_API_URL', ['http:', 'https:'])?.replace(/\/+$/, '') ?? (isProd ? VIRGIL_CLOUD_URL : null),
     masterKeys: masterKeysFrom(env, devDefaults.masterKeys),
     tenantCacheTtlSeconds: int(env, 'TENANT_CACHE_TTL_SECONDS', 300, 1, 86_400),
+    cometchatApiUrl: cometchatApiUrlFrom(env),
   };
+}
+
+function cometchatApiUrlFrom(env: Env): string {
+  const template = str(env, 'COMETCHAT_API_URL') ?? DEFAULT_COMETCHAT_API_URL;
+  // Checked with the placeholders filled in, as it will be used.
+  const sample = template.replaceAll('{appId}', 'app').replaceAll('{region}', 'us');
+  url({ COMETCHAT_API_URL: sample }, 'COMETCHAT_API_URL', ['http:', 'https:']);
+  return template.replace(/\/+$/, '');
 }
 
 function apiSettings(env: Env, devDefaults: DevDefaults, isProd: boolean): Omit<ApiConfig, keyof ServiceConfig> {
@@ -226,6 +241,11 @@ function apiSettings(env: Env, devDefaults: DevDefaults, isProd: boolean): Omit<
     httpTimeouts: { requestMs, headersMs, keepAliveMs: int(env, 'HTTP_KEEP_ALIVE_TIMEOUT_MS', 72_000, 1000, 3_600_000) },
     // At least one largest webhook body must fit, or no large delivery could ever be accepted.
     webhookBodyBytesInFlight: int(env, 'WEBHOOK_BODY_BYTES_IN_FLIGHT', 64 * 1024 * 1024, 1024 * 1024, 1024 * 1024 * 1024),
+    jwks: {
+      cacheMaxAgeMs: int(env, 'JWKS_CACHE_MAX_AGE_MS', 600_000, 1_000, 86_400_000),
+      cooldownMs: int(env, 'JWKS_COOLDOWN_MS', 30_000, 0, 3_600_000),
+      timeoutMs: int(env, 'JWKS_TIMEOUT_MS', 5_000, 100, 60_000),
+    },
   };
 }
 
