@@ -13,6 +13,7 @@ const LAYERS = [
   'reconcile', // queue, requester implementation, processor, worker (built from app's context)
   'webhooks', // platform adapters, intake
   'app', // the context the HTTP apps and the worker are built from
+  'imports', // snapshot imports (NDJSON, CometChat) and drift repair, applied through groups
   'groups', // group events, desired state, repositories, outbox sweeper, pending registrations
   'emulator', // Virgil Cloud emulator model, no HTTP
   'auth', // caller tokens, verified against a tenant's runtime settings

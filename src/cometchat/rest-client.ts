@@ -47,6 +47,8 @@ export interface Page<T> {
   items: T[];
   page: number;
   totalPages: number;
+  /** Entries in all pages, as CometChat counts them now (null when it does not say). */
+  total: number | null;
   /** Entries that were not usable (no string id), skipped. */
   skipped: number;
 }
@@ -160,10 +162,10 @@ export class CometChatRestClient {
   }
 
   /** Every member uid of a group (all pages); null when the group does not exist. */
-  async allMembers(guid: string): Promise<string[] | null> {
+  async allMembers(guid: string, perPage = MAX_PER_PAGE): Promise<string[] | null> {
     const uids: string[] = [];
     for (let page = 1; ; page++) {
-      const members = await this.listMembers(guid, { page });
+      const members = await this.listMembers(guid, { page, perPage });
       if (members === null) return null;
       uids.push(...members.items);
       if (page >= members.totalPages || members.items.length === 0) return uids;
@@ -196,7 +198,7 @@ export class CometChatRestClient {
     const pagination = isObject(body.meta) && isObject(body.meta.pagination) ? body.meta.pagination : {};
     const totalPages = numberOrNull(pagination.total_pages);
     // Without pagination meta, a full page means there may be another.
-    return { items, page, totalPages: totalPages ?? (items.length + skipped >= perPage ? page + 1 : page), skipped };
+    return { items, page, totalPages: totalPages ?? (items.length + skipped >= perPage ? page + 1 : page), total: numberOrNull(pagination.total), skipped };
   }
 
   async #get(path: string, opts: { notFoundIsNull?: boolean; refusedIsNull?: boolean } = {}): Promise<Record<string, unknown> | null> {

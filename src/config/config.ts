@@ -53,6 +53,8 @@ export interface ApiConfig extends ServiceConfig {
   webhookBodyBytesInFlight: number;
   /** Identity providers' key sets (userAuth type jwks): refresh age, refetch cooldown, fetch timeout. */
   jwks: { cacheMaxAgeMs: number; cooldownMs: number; timeoutMs: number };
+  /** Largest part of an NDJSON import upload (one request). */
+  importPartMaxBytes: number;
 }
 
 /**
@@ -85,6 +87,13 @@ function trustProxyFrom(env: Env): TrustProxySetting {
 
 export interface WorkerConfig extends ServiceConfig {
   worker: { concurrency: number; sweepIntervalMs: number; webhookEventRetentionDays: number };
+  /** Imports and CometChat drift repair (src/imports). */
+  imports: {
+    batchSize: number; maxBacklog: number; pollIntervalMs: number; concurrency: number;
+    /** Groups and members per CometChat page. */
+    cometchatPageSize: number;
+    driftRepairPollIntervalMs: number;
+  };
 }
 
 /** `npm run dev`: the API and the worker in one process, plus the embedded parts. */
@@ -246,6 +255,7 @@ function apiSettings(env: Env, devDefaults: DevDefaults, isProd: boolean): Omit<
       cooldownMs: int(env, 'JWKS_COOLDOWN_MS', 30_000, 0, 3_600_000),
       timeoutMs: int(env, 'JWKS_TIMEOUT_MS', 5_000, 100, 60_000),
     },
+    importPartMaxBytes: int(env, 'IMPORT_PART_MAX_BYTES', 64 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
   };
 }
 
@@ -255,6 +265,14 @@ function workerSettings(env: Env): Omit<WorkerConfig, keyof ServiceConfig> {
       concurrency: int(env, 'WORKER_CONCURRENCY', 4, 1, 64),
       sweepIntervalMs: int(env, 'OUTBOX_SWEEP_INTERVAL_MS', 5000, 100, 3_600_000),
       webhookEventRetentionDays: int(env, 'WEBHOOK_EVENT_RETENTION_DAYS', 30, 1, 3650),
+    },
+    imports: {
+      batchSize: int(env, 'IMPORT_BATCH_SIZE', 500, 1, 1000),
+      maxBacklog: int(env, 'IMPORT_MAX_BACKLOG', 500, 1, 10_000_000),
+      pollIntervalMs: int(env, 'IMPORT_POLL_INTERVAL_MS', 2_000, 50, 3_600_000),
+      concurrency: int(env, 'IMPORT_CONCURRENCY', 2, 1, 64),
+      cometchatPageSize: int(env, 'COMETCHAT_PAGE_SIZE', 1000, 1, 1000),
+      driftRepairPollIntervalMs: int(env, 'DRIFT_REPAIR_POLL_INTERVAL_MS', 30_000, 50, 3_600_000),
     },
   };
 }
@@ -284,6 +302,16 @@ export function loadDevConfig(env: Env, devDefaults: DevDefaults = {}): DevConfi
     embeddedPostgresPort: int(env, 'EMBEDDED_PG_PORT', 54329, 1, 65535),
     emulatorPort: int(env, 'EMULATOR_PORT', 8787, 0, 65535),
   });
+}
+
+/** `npm run import`: where the admin API is and the token to call it with. */
+export interface ImportCommandConfig { adminUrl: string; adminToken: string }
+
+export function loadImportCommandConfig(env: Env): ImportCommandConfig {
+  const adminUrl = url(env, 'E2EE_ADMIN_URL', ['http:', 'https:']) ?? `http://127.0.0.1:${int(env, 'PORT', 3000, 1, 65535)}/admin`;
+  const adminToken = str(env, 'E2EE_ADMIN_TOKEN') ?? str(env, 'ADMIN_TOKENS')?.split(',')[0].trim();
+  if (!adminToken) throw new ConfigError('E2EE_ADMIN_TOKEN', 'is required (an admin token; the first of ADMIN_TOKENS is used when it is unset)');
+  return Object.freeze({ adminUrl: adminUrl.replace(/\/+$/, ''), adminToken });
 }
 
 /** `npm run migrate`. */

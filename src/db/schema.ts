@@ -153,6 +153,48 @@ export interface CometChatDriftStateTable {
   groups_changed: ColumnType<string, number | string | undefined, number | string>;
 }
 
+export type ImportStatus = 'receiving' | 'queued' | 'running' | 'completed' | 'failed';
+export type ImportSource = 'ndjson' | 'cometchat';
+
+export interface ImportsTable {
+  id: string;
+  tenant_id: string;
+  source: ImportSource;
+  status: ImportStatus;
+  received_bytes: ColumnType<string, number | string | undefined, number | string>;
+  received_lines: ColumnType<string, number | string | undefined, number | string>;
+  tail: ColumnType<Buffer, Buffer | undefined, Buffer>;
+  tail_discarding: ColumnType<boolean, boolean | undefined, boolean>;
+  processed: ColumnType<string, number | string | undefined, number | string>;
+  cursor: Json<Record<string, unknown>> | null;
+  groups_applied: ColumnType<string, number | string | undefined, number | string>;
+  groups_changed: ColumnType<string, number | string | undefined, number | string>;
+  groups_created: ColumnType<string, number | string | undefined, number | string>;
+  error_count: ColumnType<string, number | string | undefined, number | string>;
+  waiting_for_worker: ColumnType<boolean, boolean | undefined, boolean>;
+  last_error: Json<GroupError> | null;
+  retry_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  created_at: Timestamp;
+  started_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  updated_at: Timestamp;
+  completed_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+}
+
+export interface ImportLinesTable {
+  import_id: string;
+  line: ColumnType<string, number | string, number | string>;
+  snapshot: Json<Record<string, unknown>>;
+}
+
+export interface ImportErrorsTable {
+  id: Generated<string>;
+  import_id: string;
+  line: ColumnType<string | null, number | string | null | undefined, number | string | null>;
+  guid: string | null;
+  code: string;
+  message: string;
+}
+
 export interface Database {
   tenants: TenantsTable;
   groups: GroupsTable;
@@ -160,6 +202,9 @@ export interface Database {
   webhook_events: WebhookEventsTable;
   reconcile_outbox: ReconcileOutboxTable;
   cometchat_drift_state: CometChatDriftStateTable;
+  imports: ImportsTable;
+  import_lines: ImportLinesTable;
+  import_errors: ImportErrorsTable;
 }
 
 export type TenantRow = Selectable<TenantsTable>;

@@ -55,7 +55,7 @@ export async function writeGroupsMemberDecisions(
   if (guids.length === 0) return;
   await sql`
     INSERT INTO group_members (tenant_id, guid, uid, is_member, changed_at)
-    SELECT ${tenantId}, v.guid, v.uid, v.is_member, v.changed_at
+    SELECT ${tenantId}::text, v.guid, v.uid, v.is_member, v.changed_at
       FROM unnest(${sql.val(guids)}::text[], ${sql.val(uids)}::text[], ${sql.val(isMember)}::boolean[], ${sql.val(at)}::timestamptz[])
            AS v(guid, uid, is_member, changed_at)
     ON CONFLICT (tenant_id, guid, uid) DO UPDATE

@@ -1,6 +1,7 @@
 /**
  * The group-owner worker: a BullMQ worker on the group queue, the outbox sweeper, the retention of
- * stored webhook events, and the tenants' service identities. `startWorker` returns a handle whose
+ * stored webhook events, the tenants' service identities, the import runner and CometChat drift
+ * repair (src/imports). `startWorker` returns a handle whose
  * `close()` shuts down gracefully: no new jobs, the running ones finish (bounded by a timeout),
  * then the E3Kit instances and their LevelDB caches are closed and removed.
  *
@@ -18,6 +19,10 @@ import { WebhookEventRetention } from '../groups/webhook-event-retention.js';
 import { createGroupProcessor, DEFAULT_PENDING_RECHECK_DELAYS_MS } from './processor.js';
 import type { VirgilChangeObserver } from './reconcile.js';
 import { ServiceIdentities } from '../virgil/service-identities.js';
+import { CometChatClients } from '../imports/cometchat-reader.js';
+import { DriftRepair } from '../imports/drift-repair.js';
+import { ImportRunner } from '../imports/runner.js';
+import type { RetryPolicy } from '../cometchat/rest-client.js';
 
 export interface StartWorkerOptions {
   /** Parallel jobs in this process (default: config WORKER_CONCURRENCY). */
@@ -45,12 +50,16 @@ export interface StartWorkerOptions {
   shutdownTimeoutMs?: number;
   /** Also told of every change made on Virgil (after the worker's own log line). */
   observeVirgilChange?: VirgilChangeObserver;
+  /** Overrides of the import runner's and drift repair's settings (default: config). */
+  imports?: Partial<WorkerConfig['imports'] & { backlogPollMs: number; retryAfterMs: number; cometchatRetry: RetryPolicy }>;
 }
 
 export interface RunningWorker {
   readonly worker: GroupWorker;
   readonly queue: ReconcileQueue;
   readonly sweeper: OutboxSweeper;
+  readonly imports: ImportRunner;
+  readonly driftRepair: DriftRepair;
   /** Graceful stop. `force` abandons running jobs at once (they count as stalled and run again). */
   close(opts?: { force?: boolean }): Promise<void>;
 }
@@ -108,15 +117,31 @@ export async function startWorker(ctx: AppContext<WorkerConfig>, opts: StartWork
 
   const retention = new WebhookEventRetention({ db: ctx.db, log, retentionDays: ctx.config.worker.webhookEventRetentionDays });
 
+  const importSettings = { ...ctx.config.imports, ...opts.imports };
+  const cometchat = new CometChatClients({
+    apiUrl: ctx.config.cometchatApiUrl, perPage: importSettings.cometchatPageSize, concurrency: 4, retry: importSettings.cometchatRetry,
+  });
+  const imports = new ImportRunner({
+    db: ctx.db, pool: ctx.pool, log: log.child({ component: 'imports' }), tenants: ctx.tenants, reconcile: queue, cometchat,
+    batchSize: importSettings.batchSize, maxBacklog: importSettings.maxBacklog, pollIntervalMs: importSettings.pollIntervalMs,
+    backlogPollMs: importSettings.backlogPollMs ?? 1_000, concurrency: importSettings.concurrency, retryAfterMs: importSettings.retryAfterMs ?? 30_000,
+  });
+  const driftRepair = new DriftRepair({
+    db: ctx.db, pool: ctx.pool, log: log.child({ component: 'drift-repair' }), tenants: ctx.tenants, reconcile: queue, cometchat,
+    pollIntervalMs: importSettings.driftRepairPollIntervalMs, batchSize: importSettings.batchSize,
+  });
+
   await worker.waitUntilReady();
   sweeper.start();
   retention.start();
+  imports.start();
+  driftRepair.start();
   log.info({ backend: queue.connection.kind, concurrency: worker.opts.concurrency, webhookEventRetentionDays: ctx.config.worker.webhookEventRetentionDays }, 'group worker started');
 
   let closing: Promise<void> | null = null;
   const close = (closeOpts: { force?: boolean } = {}) => {
     closing ??= (async () => {
-      await Promise.all([sweeper.stop(), retention.stop()]);
+      await Promise.all([sweeper.stop(), retention.stop(), imports.close(), driftRepair.close()]);
       if (closeOpts.force) {
         await worker.close(true).catch(() => {});
       } else {
@@ -137,5 +162,5 @@ export async function startWorker(ctx: AppContext<WorkerConfig>, opts: StartWork
     return closing;
   };
 
-  return { worker, queue, sweeper, close };
+  return { worker, queue, sweeper, imports, driftRepair, close };
 }

@@ -30,7 +30,7 @@ export interface FakeCometChat {
   template: string;
   apps: Map<string, FakeCometChatApp>;
   requests: RecordedRequest[];
-  /** The next `count` requests answer `status` (429 carries Retry-After: retryAfter seconds). */
+  /** The next `count` requests answer `status` (429 carries Retry-After: retryAfter seconds); faults queue up. */
   fail(count: number, status: number, retryAfter?: number): void;
   down: boolean;
   /** CometChat's clock (unix seconds) used for updatedAt; tests move it. */
@@ -65,7 +65,7 @@ function paginate<T>(items: T[], query: URLSearchParams): { data: T[]; meta: Rec
 export async function startFakeCometChat(t: Teardown): Promise<FakeCometChat> {
   const apps = new Map<string, FakeCometChatApp>();
   const requests: RecordedRequest[] = [];
-  let faults: { count: number; status: number; retryAfter?: number } | null = null;
+  const faults: Array<{ count: number; status: number; retryAfter?: number }> = [];
   let tokenSeq = 0;
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -80,9 +80,11 @@ export async function startFakeCometChat(t: Teardown): Promise<FakeCometChat> {
       record(status);
       send(res, status, body, headers);
     };
-    if (faults && faults.count > 0) {
-      faults.count--;
-      return answer(faults.status, { error: { code: 'ERR_TOO_MANY_REQUESTS', message: 'slow down' } }, faults.retryAfter !== undefined ? { 'retry-after': String(faults.retryAfter) } : {});
+    const fault = faults[0];
+    if (fault) {
+      if (--fault.count <= 0) faults.shift();
+      const code = fault.status === 429 ? 'ERR_TOO_MANY_REQUESTS' : 'ERR_INTERNAL';
+      return answer(fault.status, { error: { code, message: 'failing on purpose' } }, fault.retryAfter !== undefined ? { 'retry-after': String(fault.retryAfter) } : {});
     }
     const app = apps.get(appId);
     if (req.method !== 'GET' || version !== 'v3' || !['us', 'eu', 'in'].includes(region) || !app) return answer(404, { error: { code: 'ERR_NOT_FOUND', message: 'no such route' } });
@@ -126,7 +128,7 @@ export async function startFakeCometChat(t: Teardown): Promise<FakeCometChat> {
     requests,
     down: false,
     clock: Math.floor(Date.now() / 1000) - 86_400,
-    fail(count, status, retryAfter) { faults = { count, status, retryAfter }; },
+    fail(count, status, retryAfter) { faults.push({ count, status, retryAfter }); },
     app(appId, apiKey) {
       let app = apps.get(appId);
       if (!app) apps.set(appId, (app = { apiKey, groups: new Map(), tokens: new Map() }));
