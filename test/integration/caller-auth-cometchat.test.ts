@@ -42,6 +42,9 @@ t.test('settings: the view, and the cometchat mode needs CometChat credentials',
   t.same(view.userAuth, { type: 'cometchat', verifiedCacheSeconds: 60, refusedCacheSeconds: 10 });
   t.same(view.cometchat, { appId: ccAppId, region: 'eu', restApiKeyConfigured: true, requestsPerMinute: 5000, driftRepair: null });
   t.notOk(JSON.stringify(view).includes('rest-key-0123456789'), 'the REST key is never shown');
+  const row = await h.ctx.db.selectFrom('tenants').select('cometchat_rest_api_key').where('app_id', '=', tenant.appId).executeTakeFirstOrThrow();
+  t.match(row.cometchat_rest_api_key, /^ev1\./, 'sealed at rest');
+  t.equal(h.ctx.keyring.open(row.cometchat_rest_api_key!, { tenant: tenant.appId, field: 'cometchat_rest_api_key' }), 'rest-key-0123456789', 'bound to its tenant and field');
 
   const virgil = await h.emulator.createApp();
   const res = await h.admin('POST', '/admin/v1/tenants', { appId: 'cc-no-credentials', virgil, userAuth: { type: 'cometchat' } });

@@ -133,7 +133,7 @@ t.test('property: snapshots mixed with webhooks, shuffled with duplicates, conve
   const seed = testSeed(t, 0x5a95, 'snapshot mix seed');
   const rng = seededRandom(seed);
   const uids = ['a', 'b', 'c', 'd', 'e', 'f'];
-  const histories = Array.from({ length: 60 }, (_, i) => randomHistory(rng, `mix-${i}`, { base, uids, length: 3 + Math.floor(rng() * 8), slots: 10, stepMs: 1000 }));
+  const histories = Array.from({ length: 40 }, (_, i) => randomHistory(rng, `mix-${i}`, { base, uids, length: 3 + Math.floor(rng() * 8), slots: 10, stepMs: 1000 }));
   const asSnapshot = new Set(histories.flat().filter((e) => (e.type === 'group.created' || e.type === 'group.deleted') && rng() < 0.5));
   const ids = new Map<ModelEvent, string>();
   histories.flat().forEach((e, i) => ids.set(e, `mix-${i}`));

@@ -16,7 +16,8 @@ const stack = await startWorkerStack(t, {
   worker: { ...FAST_WORKER, imports: { ...FAST_WORKER.imports, cometchatPageSize: 2 } },
 });
 const { h } = stack;
-const tenant = await h.onboardTenant();
+// One tenant for both parts: its own users, and CometChat credentials for the import and drift repair.
+const tenant = await h.onboardTenant({ body: { cometchat: { region: 'eu', restApiKey: 'cc-rest-key-123456' } } });
 const svc = await serviceView(t, h, tenant.appId);
 const uids = ['alice', 'bob', 'carol', 'dave'];
 const users = await registeredUsers(t, h, tenant, uids);
@@ -81,10 +82,10 @@ t.test('a snapshot import over groups on Virgil and new ones, then late webhooks
 });
 
 t.test('a CometChat import through pages, a 429 and a 5xx burst; then drift repair makes a lost kick', async (t) => {
-  const cc = await h.onboardTenant({ body: { cometchat: { region: 'eu', restApiKey: 'cc-rest-key-123456' } } });
+  const cc = tenant;
   const app = cometchat.app(cc.appId, 'cc-rest-key-123456');
-  const ccSvc = await serviceView(t, h, cc.appId);
-  const ccUsers = await registeredUsers(t, h, cc, ['alice', 'bob']);
+  const ccSvc = svc;
+  const ccUsers = users;
   // Five groups (three pages of two), one with five members (three pages of two).
   cometchat.createGroup(cc.appId, 'cc-1', 'alice', ['bob']);
   cometchat.createGroup(cc.appId, 'cc-2', 'alice', ['bob', 'x1', 'x2', 'x3']);

@@ -63,6 +63,7 @@ t.test('no secret in any response or log line of a full flow', async (t) => {
       basicAuth: { username: 'cometchat', password: secret('webhook password', randomBytes(16).toString('hex')) },
       signingSecret: secret('signing secret', `whsec_${randomBytes(32).toString('base64')}`),
     },
+    cometchat: { region: 'us', restApiKey: secret('CometChat REST API key', randomBytes(16).toString('hex')) },
   };
   t.equal(record(await h.admin('POST', '/admin/v1/tenants', onboard)).statusCode, 201);
   record(await h.admin('POST', '/admin/v1/tenants', onboard)); // 409
@@ -91,6 +92,7 @@ t.test('no secret in any response or log line of a full flow', async (t) => {
       basicAuth: { username: 'cometchat', password: secret('rotated webhook password', randomBytes(16).toString('hex')) },
       signingSecret: secret('rotated signing secret', `whsec_${randomBytes(32).toString('base64')}`),
     },
+    cometchat: { region: 'eu', restApiKey: secret('rotated CometChat REST API key', randomBytes(16).toString('hex')) },
   };
   t.equal(record(await h.admin('PATCH', `/admin/v1/tenants/${appId}`, rotation)).statusCode, 200);
   record(await h.admin('PATCH', `/admin/v1/tenants/${appId}`, { ...rotation, unknown: rotation.userAuth.secret })); // 400
