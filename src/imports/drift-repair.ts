@@ -133,6 +133,7 @@ export class DriftRepair {
       })).where('tenant_id', '=', tenantId).execute();
       if (groupsChanged > 0) log.info({ tenantId, groupsRead, groupsChanged }, 'drift repaired');
     } catch (err) {
+      if (this.#abort.signal.aborted) return;
       const error = err instanceof DomainError ? { code: err.code, message: err.message } : { code: 'DRIFT_REPAIR_INTERRUPTED', message: (err as Error).message };
       await db.updateTable('cometchat_drift_state').set({ last_run_at: sql<Date>`now()`, last_error: JSON.stringify(error) })
         .where('tenant_id', '=', tenantId).execute().catch(() => {});
@@ -160,7 +161,10 @@ export class DriftRepair {
       for (const g of page.groups) seen.set(g.guid, g.updatedAt);
       for (let i = 0; i < groups.length; i += batchSize) {
         const slice = groups.slice(i, i + batchSize);
-        const snapshots = (await clients.snapshots(client, slice)).filter((r): r is GroupSnapshot => !('code' in r));
+        const results = await clients.snapshots(client, slice);
+        const snapshots = results.filter((r): r is GroupSnapshot => !('code' in r));
+        const refused = results.filter((r) => 'code' in r);
+        if (refused.length > 0) this.#opts.log.warn({ tenantId, refused: refused.slice(0, 10) }, 'drift repair skipped groups it could not take as snapshots');
         const outcomes = await applyAndRequest(this.#opts, tenant, snapshots);
         groupsRead += slice.length;
         groupsChanged += outcomes.filter((o) => o.desiredChanged).length;

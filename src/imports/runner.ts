@@ -123,7 +123,8 @@ export class ImportRunner {
         await markImport(db, id, { status: 'completed', completed: true, lastError: null });
         log.info('import completed');
       } catch (err) {
-        if (err instanceof Stopped) return;
+        // Stopping (a shutdown aborts CometChat waits too): the import resumes in the next process.
+        if (err instanceof Stopped || this.#abort.signal.aborted) return;
         const error = err instanceof DomainError ? { code: err.code, message: err.message } : { code: 'IMPORT_INTERRUPTED', message: (err as Error).message };
         const transient = !(err instanceof DomainError) || isTransient(err);
         await markImport(db, id, transient
