@@ -112,8 +112,8 @@ export class TenantService {
       patch.virgil_app_key_id = appKeyId;
       if (input.virgil.appKey) patch.virgil_app_key = this.#seal(appId, 'virgil_app_key', input.virgil.appKey);
     }
-    if (input.userAuth) {
-      const userAuth = normaliseUserAuth(input.userAuth);
+    const userAuth = input.userAuth ? normaliseUserAuth(input.userAuth) : null;
+    if (userAuth) {
       patch.user_auth = JSON.stringify(userAuth.settings);
       patch.user_auth_key = this.#seal(appId, 'user_auth_key', userAuth.key);
     }
@@ -135,7 +135,7 @@ export class TenantService {
       else if (input.cometchat!.restApiKey !== undefined) patch.cometchat_rest_api_key = this.#seal(appId, 'cometchat_rest_api_key', input.cometchat!.restApiKey);
     }
     requireCometChatForAuth(
-      input.userAuth ? normaliseUserAuth(input.userAuth).settings : current.user_auth,
+      userAuth ? userAuth.settings : current.user_auth,
       input.cometchat !== undefined ? input.cometchat !== null : current.cometchat !== null,
     );
     if (input.jwtTtlSeconds !== undefined) patch.jwt_ttl_seconds = input.jwtTtlSeconds;
