@@ -13,12 +13,14 @@ const LAYERS = [
   'reconcile', // queue, requester implementation, processor, worker (built from app's context)
   'webhooks', // platform adapters, intake
   'app', // the context the HTTP apps and the worker are built from
+  'imports', // snapshot imports (NDJSON, CometChat) and drift repair, applied through groups
   'groups', // group events, desired state, repositories, outbox sweeper, pending registrations
   'emulator', // Virgil Cloud emulator model, no HTTP
   'auth', // caller tokens, verified against a tenant's runtime settings
   'tenants',
   'audit', // the audit trail: admin actions and the worker's changes on Virgil
-  'config', // imports crypto (type MasterKey) and virgil (VIRGIL_CLOUD_URL), so it sits above them
+  'config', // imports crypto (type MasterKey), virgil (VIRGIL_CLOUD_URL) and cometchat (its URL template), so it sits above them
+  'cometchat', // CometChat REST client (groups, members, auth tokens), pacing and retries; imports only lib
   'virgil',
   'twilio', // Twilio's protocols: Access Tokens, request signatures, the Conversations REST client
   'crypto',

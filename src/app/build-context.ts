@@ -13,7 +13,10 @@ import { ServiceMetrics } from '../metrics/service-metrics.js';
 import { TenantDirectory } from '../tenants/directory.js';
 import { TenantService } from '../tenants/service.js';
 import { VirgilCardPublisher } from '../virgil/cards.js';
+import { CallerAuth } from '../auth/caller-auth.js';
 import type { AppContext } from './context.js';
+
+type CallerAuthJwks = { cacheMaxAgeMs: number; cooldownMs: number; timeoutMs: number };
 
 export interface OwnedAppContext<C extends ServiceConfig = ServiceConfig> extends AppContext<C> {
   /** Closes what this context opened (listener, pool); not the reconcile requester. */
@@ -32,6 +35,8 @@ export async function createAppContext<C extends ServiceConfig>(
      */
     reconcile: ReconcileRequester | ((db: Db, notifications: NotificationListener) => ReconcileRequester);
     poolName?: string;
+    /** The clock of caller authentication (JWKS caches, CometChat token caches); tests inject one. */
+    now?: () => number;
   },
 ): Promise<OwnedAppContext<C>> {
   const { db, pool, close: closeDb } = createDatabase(opts.databaseUrl, { max: config.databasePoolSize, applicationName: opts.poolName });
@@ -43,6 +48,11 @@ export async function createAppContext<C extends ServiceConfig>(
   const tenants = new TenantDirectory(db, keyring, { ttlSeconds: config.tenantCacheTtlSeconds, notifications });
   const tenantService = new TenantService(db, keyring, virgil, opts.log);
   const reconcile = typeof opts.reconcile === 'function' ? opts.reconcile(db, notifications) : opts.reconcile;
+  const callerAuth = new CallerAuth({
+    now: opts.now,
+    cometchatApiUrl: config.cometchatApiUrl,
+    ...('jwks' in config ? { jwks: (config as { jwks?: CallerAuthJwks }).jwks } : {}),
+  });
   // After every subscriber is in place: they all LISTEN on the first connection.
   try {
     await notifications.start();
@@ -51,7 +61,7 @@ export async function createAppContext<C extends ServiceConfig>(
     throw err;
   }
   const ctx: OwnedAppContext<C> = {
-    config, db, pool, keyring, log: opts.log, tenants, tenantService, virgil, reconcile, notifications, metrics,
+    config, db, pool, keyring, log: opts.log, tenants, tenantService, virgil, reconcile, notifications, metrics, callerAuth,
     async close() {
       await notifications.close();
       await closeDb();

@@ -13,6 +13,7 @@ import type { TenantService } from '../tenants/service.js';
 import type { VirgilCardPublisher } from '../virgil/cards.js';
 import type { ReconcileRequester } from '../groups/reconcile-requester.js';
 import type { ServiceMetrics } from '../metrics/service-metrics.js';
+import type { CallerAuth } from '../auth/caller-auth.js';
 
 /** `C`: the settings of the process it serves (ApiConfig, WorkerConfig, or both in development). */
 export interface AppContext<C extends ServiceConfig = ServiceConfig> {
@@ -33,6 +34,8 @@ export interface AppContext<C extends ServiceConfig = ServiceConfig> {
   notifications: NotificationListener;
   /** This process's Prometheus metrics (one registry, shared by the API and the worker in one process). */
   metrics: ServiceMetrics;
+  /** Authenticates extension API callers in each tenant's mode (jwt, jwks, cometchat). */
+  callerAuth: CallerAuth;
 }
 
 /** What the HTTP apps are built from. */

@@ -28,24 +28,55 @@ export const PENDING_REGISTRATION_CHANNEL = 'pending_registration';
 export async function lockGroupRegisters(
   trx: Transaction<Database>, tenantId: string, guid: string, identity: () => string,
 ): Promise<{ registers: GroupRegisters; created: boolean }> {
-  const lock = () => trx.selectFrom('groups')
-    .select(['deleted', 'lifecycle_at', 'owner_uid', 'owner_at'])
-    .where('tenant_id', '=', tenantId).where('guid', '=', guid)
-    .forUpdate()
-    .executeTakeFirst();
-  let row = await lock();
-  let created = false;
-  if (!row) {
-    const inserted = await trx.insertInto('groups')
-      .values({ tenant_id: tenantId, guid, identity: identity(), lifecycle_at: NEVER })
-      .onConflict((oc) => oc.columns(['tenant_id', 'guid']).doNothing())
-      .returning('guid')
-      .executeTakeFirst();
-    created = inserted !== undefined;
-    row = await lock();
-    if (!row) throw new Error('group row vanished while being locked');
-  }
-  return { registers: { deleted: row.deleted, lifecycleAt: row.lifecycle_at, ownerUid: row.owner_uid, ownerAt: row.owner_at }, created };
+  const locked = await lockGroupsRegisters(trx, tenantId, [guid], identity);
+  return locked.get(guid)!;
+}
+
+/**
+ * lockGroupRegisters for many groups of one tenant in three statements at most. Rows are locked in
+ * guid order (and new ones inserted in guid order), so two writers of overlapping sets never
+ * deadlock.
+ */
+export async function lockGroupsRegisters(
+  trx: Transaction<Database>, tenantId: string, guids: readonly string[], identity: (guid: string) => string,
+): Promise<Map<string, { registers: GroupRegisters; created: boolean }>> {
+  const sorted = [...new Set(guids)].sort();
+  const result = new Map<string, { registers: GroupRegisters; created: boolean }>();
+  const lock = async (targets: string[], created: ReadonlySet<string>) => {
+    const rows = await trx.selectFrom('groups')
+      .select(['guid', 'deleted', 'lifecycle_at', 'owner_uid', 'owner_at'])
+      .where('tenant_id', '=', tenantId).where('guid', '=', sql<string>`ANY(${sql.val(targets)}::text[])`)
+      .orderBy('guid')
+      .forUpdate()
+      .execute();
+    for (const row of rows) {
+      result.set(row.guid, {
+        registers: { deleted: row.deleted, lifecycleAt: row.lifecycle_at, ownerUid: row.owner_uid, ownerAt: row.owner_at },
+        created: created.has(row.guid),
+      });
+    }
+  };
+  await lock(sorted, new Set());
+  const missing = sorted.filter((guid) => !result.has(guid));
+  if (missing.length === 0) return result;
+  // Arrays rather than a VALUES row per group: one statement of four parameters for any batch.
+  const { rows: inserted } = await sql<{ guid: string }>`
+    INSERT INTO groups (tenant_id, guid, identity, lifecycle_at)
+    SELECT ${tenantId}::text, n.guid, n.identity, ${NEVER}::timestamptz FROM unnest(${sql.val(missing)}::text[], ${sql.val(missing.map(identity))}::text[]) AS n(guid, identity)
+    ON CONFLICT (tenant_id, guid) DO NOTHING
+    RETURNING guid`.execute(trx);
+  await lock(missing, new Set(inserted.map((r) => r.guid)));
+  for (const guid of missing) if (!result.has(guid)) throw new Error('group row vanished while being locked');
+  return result;
+}
+
+export interface RegistersWrite {
+  guid: string;
+  registers: GroupRegisters;
+  /** The group waits for a run again (status pending). */
+  desiredChanged: boolean;
+  /** The desired state has a new version (a freshly inserted row already carries version 1 for its first state). */
+  bumpVersion: boolean;
 }
 
 /**
@@ -56,18 +87,25 @@ export async function lockGroupRegisters(
 export async function writeGroupRegisters(
   trx: Transaction<Database>, tenantId: string, guid: string, g: GroupRegisters, opts: { desiredChanged: boolean; bumpVersion: boolean },
 ): Promise<void> {
-  await trx.updateTable('groups')
-    .set({
-      deleted: g.deleted,
-      lifecycle_at: g.lifecycleAt,
-      owner_uid: g.ownerUid,
-      owner_at: g.ownerAt,
-      updated_at: sql`now()`,
-      ...(opts.desiredChanged ? { status: 'pending' as const } : {}),
-      ...(opts.bumpVersion ? { desired_version: sql<string>`desired_version + 1` } : {}),
-    })
-    .where('tenant_id', '=', tenantId).where('guid', '=', guid)
-    .execute();
+  await writeGroupsRegisters(trx, tenantId, [{ guid, registers: g, ...opts }]);
+}
+
+/** writeGroupRegisters for many groups of one tenant, in one statement. */
+export async function writeGroupsRegisters(trx: Transaction<Database>, tenantId: string, writes: readonly RegistersWrite[]): Promise<void> {
+  if (writes.length === 0) return;
+  const column = <T>(pick: (w: RegistersWrite) => T) => sql.val(writes.map(pick));
+  await sql`
+    UPDATE groups g
+       SET deleted = v.deleted, lifecycle_at = v.lifecycle_at, owner_uid = v.owner_uid, owner_at = v.owner_at,
+           updated_at = now(),
+           status = CASE WHEN v.desired_changed THEN 'pending' ELSE g.status END,
+           desired_version = g.desired_version + CASE WHEN v.bump_version THEN 1 ELSE 0 END
+      FROM unnest(${column((w) => w.guid)}::text[], ${column((w) => w.registers.deleted)}::boolean[],
+                  ${column((w) => w.registers.lifecycleAt)}::timestamptz[], ${column((w) => w.registers.ownerUid)}::text[],
+                  ${column((w) => w.registers.ownerAt)}::timestamptz[], ${column((w) => w.desiredChanged)}::boolean[],
+                  ${column((w) => w.bumpVersion)}::boolean[])
+           AS v(guid, deleted, lifecycle_at, owner_uid, owner_at, desired_changed, bump_version)
+     WHERE g.tenant_id = ${tenantId} AND g.guid = v.guid`.execute(trx);
 }
 
 /** One group as recorded: its row and the members it desires now, read in one statement. */

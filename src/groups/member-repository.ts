@@ -19,23 +19,46 @@ export async function memberDecisions(trx: Transaction<Database>, tenantId: stri
   return current;
 }
 
-export async function writeMemberDecisions(trx: Transaction<Database>, tenantId: string, guid: string, decisions: ReadonlyMap<string, MemberDecision>): Promise<void> {
-  if (decisions.size === 0) return;
-  await trx.insertInto('group_members')
-    .values([...decisions].map(([uid, d]) => ({ tenant_id: tenantId, guid, uid, is_member: d.isMember, changed_at: d.at })))
-    .onConflict((oc) => oc.columns(['tenant_id', 'guid', 'uid']).doUpdateSet((eb) => ({
-      is_member: eb.ref('excluded.is_member'),
-      changed_at: eb.ref('excluded.changed_at'),
-      updated_at: sql`now()`,
-    })))
+/** Every decision held about each of `guids` (a group never decided about maps to an empty map). */
+export async function allMemberDecisions(trx: Transaction<Database>, tenantId: string, guids: readonly string[]): Promise<Map<string, Map<string, MemberDecision>>> {
+  const byGroup = new Map<string, Map<string, MemberDecision>>(guids.map((guid) => [guid, new Map()]));
+  if (guids.length === 0) return byGroup;
+  const rows = await trx.selectFrom('group_members')
+    .select(['guid', 'uid', 'is_member', 'changed_at'])
+    .where('tenant_id', '=', tenantId)
+    .where('guid', '=', sql<string>`ANY(${sql.val([...byGroup.keys()])}::text[])`)
     .execute();
+  for (const r of rows) byGroup.get(r.guid)?.set(r.uid, { isMember: r.is_member, at: r.changed_at });
+  return byGroup;
 }
 
-/** Every uid the group has a decision about, with that decision. */
-export async function allMemberDecisions(trx: Transaction<Database>, tenantId: string, guid: string): Promise<Map<string, MemberDecision>> {
-  const rows = await trx.selectFrom('group_members')
-    .select(['uid', 'is_member', 'changed_at'])
-    .where('tenant_id', '=', tenantId).where('guid', '=', guid)
-    .execute();
-  return new Map(rows.map((r) => [r.uid, { isMember: r.is_member, at: r.changed_at }]));
+export async function writeMemberDecisions(trx: Transaction<Database>, tenantId: string, guid: string, decisions: ReadonlyMap<string, MemberDecision>): Promise<void> {
+  await writeGroupsMemberDecisions(trx, tenantId, new Map([[guid, decisions]]));
 }
+
+/** Upserts decisions of many groups of one tenant in one statement (arrays, so any number of rows fits). */
+export async function writeGroupsMemberDecisions(
+  trx: Transaction<Database>, tenantId: string, byGroup: ReadonlyMap<string, ReadonlyMap<string, MemberDecision>>,
+): Promise<void> {
+  const guids: string[] = [];
+  const uids: string[] = [];
+  const isMember: boolean[] = [];
+  const at: Date[] = [];
+  for (const [guid, decisions] of byGroup) {
+    for (const [uid, d] of decisions) {
+      guids.push(guid);
+      uids.push(uid);
+      isMember.push(d.isMember);
+      at.push(d.at);
+    }
+  }
+  if (guids.length === 0) return;
+  await sql`
+    INSERT INTO group_members (tenant_id, guid, uid, is_member, changed_at)
+    SELECT ${tenantId}::text, v.guid, v.uid, v.is_member, v.changed_at
+      FROM unnest(${sql.val(guids)}::text[], ${sql.val(uids)}::text[], ${sql.val(isMember)}::boolean[], ${sql.val(at)}::timestamptz[])
+           AS v(guid, uid, is_member, changed_at)
+    ON CONFLICT (tenant_id, guid, uid) DO UPDATE
+       SET is_member = excluded.is_member, changed_at = excluded.changed_at, updated_at = now()`.execute(trx);
+}
+

@@ -14,10 +14,16 @@ export interface OutboxTarget { tenant_id: string; guid: string }
 
 /** Records (or renews) a reconcile request for the group. */
 export async function requestReconcile(trx: Transaction<Database>, tenantId: string, guid: string): Promise<void> {
-  await trx.insertInto('reconcile_outbox')
-    .values({ tenant_id: tenantId, guid })
-    .onConflict((oc) => oc.columns(['tenant_id', 'guid']).doUpdateSet({ requested_at: sql`now()`, enqueued_at: null }))
-    .execute();
+  await requestReconciles(trx, tenantId, [guid]);
+}
+
+/** requestReconcile for many groups of one tenant, in one statement. */
+export async function requestReconciles(trx: Transaction<Database>, tenantId: string, guids: readonly string[]): Promise<void> {
+  if (guids.length === 0) return;
+  await sql`
+    INSERT INTO reconcile_outbox (tenant_id, guid)
+    SELECT ${tenantId}::text, guid FROM unnest(${sql.val([...new Set(guids)].sort())}::text[]) AS r(guid)
+    ON CONFLICT (tenant_id, guid) DO UPDATE SET requested_at = now(), enqueued_at = NULL`.execute(trx);
 }
 
 /** An operator's "reconcile now": records the request; false when the group does not exist. */

@@ -1,15 +1,10 @@
 /**
  * At most one reconcile run per group at once, across every worker process: a PostgreSQL
- * session-level advisory lock on (tenant, guid), held on a dedicated pooled connection for the
- * length of the run.
- *
- * Not a transaction-scoped lock: a run spends most of its time waiting for Virgil, and a pooled
- * connection idling inside a transaction has no error listener, so losing it (database restart)
- * would surface as an unhandled 'error' event. Here the connection carries a listener while it is
- * held; if it breaks, the run learns it before recording anything, and a connection that failed
- * in any way is destroyed instead of returned to the pool (which also releases the lock).
+ * session-level advisory lock on (tenant, guid) (src/db/session-lock.ts), held for the length of
+ * the run, which is abandoned after a timeout.
  */
 import type pg from 'pg';
+import { withSessionLock, type AssertLockHeld, type LockResult } from '../db/session-lock.js';
 import { DomainError } from '../lib/errors.js';
 
 /**
@@ -30,10 +25,7 @@ export class ReconcileTimeoutError extends DomainError {
   }
 }
 
-export type LockResult<T> = { locked: false } | { locked: true; value: T };
-
-/** Throws GroupLockLostError if the lock can no longer be relied on. */
-export type AssertLockHeld = () => void;
+export type { AssertLockHeld, LockResult } from '../db/session-lock.js';
 
 /**
  * Runs `run` while holding the group. After `timeoutMs` the run is abandoned: its connection is
@@ -44,39 +36,9 @@ export async function withGroupLock<T>(
   pool: pg.Pool, tenantId: string, guid: string, timeoutMs: number, run: (assertHeld: AssertLockHeld) => Promise<T>,
 ): Promise<LockResult<T>> {
   // JSON keeps tenant and guid unambiguous; hashtextextended gives the 64-bit lock key.
-  const key = JSON.stringify(['e2ee-group', tenantId, guid]);
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  const onError = (err: Error) => { broken ??= err; };
-  client.on('error', onError);
-  try {
-    const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked', [key])
-      .catch((err: Error) => { broken ??= err; throw err; });
-    if (rows[0]?.locked !== true) return { locked: false };
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        broken ??= new ReconcileTimeoutError(timeoutMs);
-        reject(broken);
-      }, timeoutMs);
-    });
-    try {
-      const running = run(() => { if (broken) throw new GroupLockLostError(); });
-      running.catch(() => {}); // an abandoned run may still fail later; nobody awaits it then
-      const value = await Promise.race([running, deadline]);
-      return { locked: true, value };
-    } catch (err) {
-      if (broken && !(err instanceof GroupLockLostError) && !(err instanceof ReconcileTimeoutError)) throw new GroupLockLostError({ cause: err });
-      throw err;
-    } finally {
-      clearTimeout(timer);
-      if (!broken) {
-        await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [key]).catch((err: Error) => { broken ??= err; });
-      }
-    }
-  } finally {
-    client.removeListener('error', onError);
-    // A connection that misbehaved is closed, never reused (the server then drops its locks).
-    client.release(broken);
-  }
+  return withSessionLock(pool, JSON.stringify(['e2ee-group', tenantId, guid]), {
+    timeoutMs,
+    timeout: () => new ReconcileTimeoutError(timeoutMs),
+    lost: (cause) => new GroupLockLostError(cause === undefined ? undefined : { cause }),
+  }, run);
 }

@@ -166,7 +166,7 @@ export class TwilioSweeper {
         else result.skippedIdentities++;
       }
       if (!known.has(sid) && members.length === 0) continue;
-      const applied = await applyGroupSnapshot(db, tenant.appId, (guid) => tenant.groupIdentity(guid), { guid: sid, at, members });
+      const applied = await applyGroupSnapshot(db, tenant.appId, (guid) => tenant.groupIdentity(guid), { guid: sid, asOf: at, owner: null, members });
       if (!applied.desiredChanged) continue;
       result.changed++;
       await reconcile.request(tenant.appId, sid).catch((err: Error) => {

@@ -1,6 +1,7 @@
 /**
  * The group-owner worker: a BullMQ worker on the group queue, the outbox sweeper, the retention of
- * stored webhook events, the drift sweep of Twilio tenants, and the tenants' service identities. `startWorker` returns a handle whose
+ * stored webhook events, the drift sweep of Twilio tenants, the tenants' service identities, the
+ * import runner and CometChat drift repair (src/imports). `startWorker` returns a handle whose
  * `close()` shuts down gracefully: no new jobs, the running ones finish (bounded by a timeout),
  * then the E3Kit instances and their LevelDB caches are closed and removed.
  *
@@ -23,6 +24,10 @@ import { ServiceIdentities } from '../virgil/service-identities.js';
 import { TwilioSweeper, type TwilioSweeperOptions } from './twilio-sweeper.js';
 import { observeVirgilRequests } from '../virgil/request-observer.js';
 import { measuredProcessor } from './run-metrics.js';
+import { CometChatClients } from '../imports/cometchat-reader.js';
+import { DriftRepair } from '../imports/drift-repair.js';
+import { ImportRunner } from '../imports/runner.js';
+import type { RetryPolicy } from '../cometchat/rest-client.js';
 
 export interface StartWorkerOptions {
   /** Parallel jobs in this process (default: config WORKER_CONCURRENCY). */
@@ -52,6 +57,8 @@ export interface StartWorkerOptions {
   observeVirgilChange?: VirgilChangeObserver;
   /** The Twilio drift sweep's polling, failure retry and REST retries (defaults in twilio-sweeper.ts). */
   twilioSweep?: Partial<Pick<TwilioSweeperOptions, 'pollMs' | 'failureRetryMs' | 'retry' | 'sleep' | 'random'>>;
+  /** Overrides of the import runner's and drift repair's settings (default: config). */
+  imports?: Partial<WorkerConfig['imports'] & { backlogPollMs: number; retryAfterMs: number; cometchatRetry: RetryPolicy }>;
 }
 
 export interface RunningWorker {
@@ -61,6 +68,8 @@ export interface RunningWorker {
   readonly twilioSweeper: TwilioSweeper;
   /** Rejects unless the BullMQ worker is running (readiness). */
   probe(): Promise<void>;
+  readonly imports: ImportRunner;
+  readonly driftRepair: DriftRepair;
   /** Graceful stop. `force` abandons running jobs at once (they count as stalled and run again). */
   close(opts?: { force?: boolean }): Promise<void>;
 }
@@ -140,16 +149,32 @@ export async function startWorker(ctx: AppContext<WorkerConfig>, opts: StartWork
     ...opts.twilioSweep,
   });
 
+  const importSettings = { ...ctx.config.imports, ...opts.imports };
+  const cometchat = new CometChatClients({
+    apiUrl: ctx.config.cometchatApiUrl, perPage: importSettings.cometchatPageSize, concurrency: 4, retry: importSettings.cometchatRetry,
+  });
+  const imports = new ImportRunner({
+    db: ctx.db, pool: ctx.pool, log: log.child({ component: 'imports' }), tenants: ctx.tenants, reconcile: queue, cometchat,
+    batchSize: importSettings.batchSize, maxBacklog: importSettings.maxBacklog, pollIntervalMs: importSettings.pollIntervalMs,
+    backlogPollMs: importSettings.backlogPollMs ?? 1_000, concurrency: importSettings.concurrency, retryAfterMs: importSettings.retryAfterMs ?? 30_000,
+  });
+  const driftRepair = new DriftRepair({
+    db: ctx.db, pool: ctx.pool, log: log.child({ component: 'drift-repair' }), tenants: ctx.tenants, reconcile: queue, cometchat,
+    pollIntervalMs: importSettings.driftRepairPollIntervalMs, batchSize: importSettings.batchSize,
+  });
+
   await worker.waitUntilReady();
   sweeper.start();
   retention.start();
   twilioSweeper.start();
+  imports.start();
+  driftRepair.start();
   log.info({ backend: queue.connection.kind, concurrency: worker.opts.concurrency, webhookEventRetentionDays: ctx.config.worker.webhookEventRetentionDays }, 'group worker started');
 
   let closing: Promise<void> | null = null;
   const close = (closeOpts: { force?: boolean } = {}) => {
     closing ??= (async () => {
-      await Promise.all([sweeper.stop(), retention.stop(), twilioSweeper.stop()]);
+      await Promise.all([sweeper.stop(), retention.stop(), twilioSweeper.stop(), imports.close(), driftRepair.close()]);
       if (closeOpts.force) {
         await worker.close(true).catch(() => {});
       } else {
@@ -174,5 +199,5 @@ export async function startWorker(ctx: AppContext<WorkerConfig>, opts: StartWork
   const probe = async () => {
     if (closing || !worker.isRunning()) throw new Error('the group worker is not running');
   };
-  return { worker, queue, sweeper, twilioSweeper, probe, close };
+  return { worker, queue, sweeper, twilioSweeper, imports, driftRepair, probe, close };
 }

@@ -10,7 +10,7 @@ import { findTenant, listTenantIds, replaceSealedValues } from './tenant-reposit
 import { TWILIO_SEALED_FIELDS } from './twilio-settings.js';
 
 const SEALED_FIELDS: SealedField[] = ['virgil_app_key', 'identity_secret', 'service_private_key', 'user_auth_key', 'webhook_basic_password', 'webhook_signing_secret',
-  ...TWILIO_SEALED_FIELDS];
+  'cometchat_rest_api_key', ...TWILIO_SEALED_FIELDS];
 
 export interface RewrapResult { tenants: number; values: number }
 

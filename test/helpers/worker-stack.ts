@@ -27,6 +27,10 @@ export const FAST_WORKER: Omit<StartWorkerOptions, 'queue'> = {
   failedRetryAfterMs: 1_000,
   runTimeoutMs: 30_000,
   shutdownTimeoutMs: 10_000,
+  imports: {
+    pollIntervalMs: 100, backlogPollMs: 100, retryAfterMs: 500, driftRepairPollIntervalMs: 200,
+    cometchatRetry: { attempts: 6, baseMs: 50, capMs: 400, maxRetryAfterMs: 2_000 },
+  },
 };
 
 export interface WorkerStackOptions {

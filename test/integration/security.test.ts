@@ -67,6 +67,7 @@ t.test('no secret in any response or log line of a full flow', async (t) => {
       basicAuth: { username: 'cometchat', password: secret('webhook password', randomBytes(16).toString('hex')) },
       signingSecret: secret('signing secret', `whsec_${randomBytes(32).toString('base64')}`),
     },
+    cometchat: { region: 'us', restApiKey: secret('CometChat REST API key', randomBytes(16).toString('hex')) },
   };
   t.equal(record(await h.admin('POST', '/admin/v1/tenants', onboard)).statusCode, 201);
   record(await h.admin('POST', '/admin/v1/tenants', onboard)); // 409
@@ -101,6 +102,7 @@ t.test('no secret in any response or log line of a full flow', async (t) => {
       signingSecret: secret('rotated signing secret', `whsec_${randomBytes(32).toString('base64')}`),
     },
     twilio: { secondaryAuthToken: secret('Twilio secondary auth token', randomBytes(16).toString('hex')), apiKeySecret: secret('rotated Twilio API key secret', randomBytes(24).toString('base64url')) },
+    cometchat: { region: 'eu', restApiKey: secret('rotated CometChat REST API key', randomBytes(16).toString('hex')) },
   };
   t.equal(record(await h.admin('PATCH', `/admin/v1/tenants/${appId}`, rotation)).statusCode, 200);
   record(await h.admin('PATCH', `/admin/v1/tenants/${appId}`, { ...rotation, unknown: rotation.userAuth.secret })); // 400

@@ -1,8 +1,13 @@
 /**
- * Group sync status for operators (behind admin auth, under /admin/v1/tenants):
- *   GET  /:appId/groups/:guid         → the desired and the Virgil membership, status, last error;
- *   POST /:appId/groups/:guid/resync  → 202; the group is reconciled now (the request is recorded in
- *                                       the outbox first, so it survives a queue outage).
+ * Groups for operators (behind admin auth, under /admin/v1/tenants):
+ *   GET    /:appId/groups/:guid         → the desired and the Virgil membership, status, last error;
+ *   PUT    /:appId/groups/:guid         → an authoritative snapshot {owner?, members, asOf}: the whole
+ *                                         membership as of asOf (src/groups/snapshot.ts);
+ *   DELETE /:appId/groups/:guid?asOf=   → the group is deleted as of asOf;
+ *   POST   /:appId/groups/:guid/resync  → 202; the group is reconciled now (the request is recorded in
+ *                                         the outbox first, so it survives a queue outage).
+ * Snapshots answer with the group's status view and whether the desired state changed; a reconcile
+ * is requested after the commit when it did (best effort: the outbox row guarantees it).
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -11,6 +16,7 @@ import type { ApiContext } from '../../../app/context.js';
 import { getGroupStatus } from '../../../groups/group-status.js';
 import { requestResync } from '../../../groups/outbox-repository.js';
 import { AUDIT_ACTIONS } from '../../../audit/actions.js';
+import { applyGroupSnapshot, checkSnapshot, MAX_SNAPSHOT_MEMBERS, type GroupSnapshot } from '../../../groups/snapshot.js';
 import { conflict, notFound } from '../../../lib/errors.js';
 import { ID_PATTERN } from '../../../lib/ids.js';
 import { AppIdParam } from './tenant-schemas.js';
@@ -37,6 +43,20 @@ const GroupStatusBody = Type.Object({
     lastReAddAt: Type.Union([Type.Null(), Type.String()]),
   }),
 });
+const SnapshotBody = Type.Object({
+  owner: Type.Optional(Type.Union([Guid, Type.Null()])),
+  members: Type.Array(Guid, { maxItems: MAX_SNAPSHOT_MEMBERS }),
+  asOf: Type.String({ maxLength: 64 }),
+}, { additionalProperties: false });
+const AsOfQuery = Type.Object({ asOf: Type.String({ maxLength: 64 }) }, { additionalProperties: false });
+const SnapshotAnswer = Type.Object({
+  data: Type.Object({
+    guid: Type.String(),
+    created: Type.Boolean(),
+    desiredChanged: Type.Boolean(),
+    group: GroupStatusBody.properties.data,
+  }),
+});
 const ResyncBody = Type.Object({ data: Type.Object({ guid: Type.String(), status: Type.Literal('queued') }) });
 
 const groupRoutes: FastifyPluginAsync<{ ctx: ApiContext }> = async (fastify, { ctx }) => {
@@ -52,6 +72,33 @@ const groupRoutes: FastifyPluginAsync<{ ctx: ApiContext }> = async (fastify, { c
     const status = await getGroupStatus(ctx.db, appId, guid);
     if (!status) throw notFound('GROUP_NOT_FOUND', `Group ${guid} is not known for tenant ${appId}`);
     return { data: status };
+  });
+
+  async function applySnapshot(appId: string, snapshot: GroupSnapshot) {
+    const tenant = await ctx.tenants.get(appId);
+    if (!tenant) throw notFound('TENANT_NOT_FOUND', `Tenant ${appId} does not exist`);
+    const outcome = await applyGroupSnapshot(ctx.db, appId, (guid) => tenant.groupIdentity(guid), snapshot);
+    if (outcome.desiredChanged) {
+      await ctx.reconcile.request(appId, snapshot.guid).catch((err: Error) => {
+        ctx.log.warn({ tenant: appId, err: err.message }, 'reconcile request failed; the outbox sweeper will retry');
+      });
+    }
+    const group = await getGroupStatus(ctx.db, appId, snapshot.guid);
+    return { data: { guid: snapshot.guid, created: outcome.created, desiredChanged: outcome.desiredChanged, group: group! } };
+  }
+
+  app.put('/:appId/groups/:guid', {
+    schema: { params: Params, body: SnapshotBody, response: { 200: SnapshotAnswer } },
+  }, async (request) => {
+    const { appId, guid } = request.params;
+    return applySnapshot(appId, checkSnapshot({ guid, ...request.body }));
+  });
+
+  app.delete('/:appId/groups/:guid', {
+    schema: { params: Params, querystring: AsOfQuery, response: { 200: SnapshotAnswer } },
+  }, async (request) => {
+    const { appId, guid } = request.params;
+    return applySnapshot(appId, checkSnapshot({ guid, asOf: request.query.asOf, deleted: true }));
   });
 
   app.post('/:appId/groups/:guid/resync', {

@@ -1,5 +1,5 @@
 /**
- * /admin/v1/*: tenant, group, listing, audit and Twilio sweep routes, and /admin/openapi.json (the
+ * /admin/v1/*: tenant, group, listing, audit, import and Twilio sweep routes, and /admin/openapi.json (the
  * whole API document). Registered inside a scope that authenticates admin tokens first (see app.ts),
  * which also holds /metrics when it shares the public port.
  */
@@ -12,6 +12,7 @@ import groupRoutes from './groups.js';
 import twilioAdminRoutes from './twilio.js';
 import listingRoutes from './listings.js';
 import auditRoutes from './audit.js';
+import importRoutes from './imports.js';
 
 const adminRoutes: FastifyPluginAsync<{ ctx: ApiContext }> = async (app, { ctx }) => {
   if (!app.hasPlugin(ADMIN_AUTH_PLUGIN)) throw new Error('the admin routes must be registered behind the admin-auth plugin');
@@ -23,5 +24,6 @@ const adminRoutes: FastifyPluginAsync<{ ctx: ApiContext }> = async (app, { ctx }
   await app.register(listingRoutes, { ctx, prefix: '/v1/tenants' });
   await app.register(auditRoutes, { ctx, prefix: '/v1/audit' });
   await app.register(openApiRoute, { whole: true });
+  await app.register(importRoutes, { ctx, prefix: '/v1/tenants' });
 };
 export default adminRoutes;

@@ -19,7 +19,7 @@ const extensionRoutes: FastifyPluginAsync<{ ctx: ApiContext }> = async (app, { c
   // Bodies are JSON only: anything else is 415 UNSUPPORTED_MEDIA_TYPE, not a schema error.
   app.removeContentTypeParser('text/plain');
   await app.register(tenantPlugin, { ctx });
-  await app.register(userAuthPlugin);
+  await app.register(userAuthPlugin, { ctx });
   await app.register(rateLimitPlugin, { ctx });
   await app.register(virgilJwtRoute, { ctx });
   await app.register(getIdentitiesRoute, { ctx });
