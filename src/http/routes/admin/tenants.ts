@@ -41,7 +41,7 @@ const tenantRoutes: FastifyPluginAsync<{ ctx: ApiContext }> = async (app, { ctx 
     const view = applied(await service.onboard(request.body));
     await recordAdminAction(ctx, request, {
       action: AUDIT_ACTIONS.tenantOnboarded, tenantId: view.appId,
-      details: { virgilAppId: view.virgil.appId, appKeyId: view.virgil.appKeyId, userAuth: 'algorithm' in view.userAuth ? view.userAuth.algorithm : view.userAuth.type },
+      details: { virgilAppId: view.virgil.appId, appKeyId: view.virgil.appKeyId, ...('algorithm' in view.userAuth ? { userAuthAlgorithm: view.userAuth.algorithm } : { userAuthType: view.userAuth.type }) },
     });
     return reply.code(201).send({ data: view });
   });
