@@ -31,10 +31,10 @@ export class BatchLoader<V> {
     this.#now = options.now ?? Date.now;
   }
 
-  /** The cached value if younger than `maxAgeMs` (default: the loader's), else a fresh one. */
+  /** The cached value if younger than `maxAgeMs` (default: the loader's; 0: always fresh), else a fresh one. */
   get(key: string, maxAgeMs: number = this.#maxAgeMs): Promise<V> {
     const cached = this.#cache.get(key);
-    if (cached && this.#now() - cached.at <= maxAgeMs) return Promise.resolve(cached.value);
+    if (cached && this.#now() - cached.at < maxAgeMs) return Promise.resolve(cached.value);
     return new Promise<V>((resolve, reject) => {
       const waiters = this.#queued.get(key);
       if (waiters) waiters.push({ resolve, reject });
