@@ -64,6 +64,10 @@ export interface GroupsTable {
   attempts: ColumnType<number, number | undefined, number>;
   /** When the sweeper retries a group whose retries ran out (migrations/0004_worker.sql). */
   retry_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  /** +1 for every change the worker makes to the Virgil group (migrations/0009_membership_versions.sql). */
+  membership_version: ColumnType<string, number | string | undefined, number | string>;
+  key_changes: ColumnType<number, number | undefined, number>;
+  last_readd_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   created_at: Timestamp;
   updated_at: Timestamp;
 }
@@ -75,6 +79,8 @@ export interface GroupMembersTable {
   is_member: boolean;
   changed_at: TimestampRequired;
   updated_at: Timestamp;
+  /** The Virgil card the member holds the group's tickets for (migrations/0009_membership_versions.sql). */
+  card_id: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface WebhookEventsTable {

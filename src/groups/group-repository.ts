@@ -84,6 +84,8 @@ export interface GroupSnapshot {
    * order never depends on the database collation.
    */
   desiredMembers: string[];
+  /** The card each desired member was last given the tickets for (absent: none recorded). */
+  memberCards: Map<string, string>;
   desiredVersion: string;
   /** What the worker's last run recorded. */
   status: GroupStatus;
@@ -92,6 +94,11 @@ export interface GroupSnapshot {
   attempts: number;
   lastError: GroupError | null;
   updatedAt: Date;
+  /** +1 for every change the worker made to the Virgil group; clients update when it rises. */
+  membershipVersion: string;
+  /** Members re-added after a key change, and when that last happened. */
+  keyChanges: number;
+  lastReAddAt: Date | null;
 }
 
 /** The group's snapshot (the admin status view and the worker both read through it), or null. */
@@ -99,24 +106,27 @@ export async function readGroupSnapshot(db: Executor, tenantId: string, guid: st
   const { rows } = await sql<{
     identity: string; owner_uid: string | null; deleted: boolean; desired_version: string; status: GroupStatus;
     virgil_members: string[]; pending_registration: string[]; attempts: number; last_error: GroupError | null;
-    updated_at: Date; members: string[];
+    updated_at: Date; membership_version: string; key_changes: number; last_readd_at: Date | null;
+    members: Array<{ uid: string; card: string | null }>;
   }>`
     SELECT g.identity, g.owner_uid, g.deleted, g.desired_version, g.status, g.virgil_members, g.pending_registration,
-           g.attempts, g.last_error, g.updated_at,
-           COALESCE((SELECT array_agg(m.uid) FROM group_members m
+           g.attempts, g.last_error, g.updated_at, g.membership_version, g.key_changes, g.last_readd_at,
+           COALESCE((SELECT json_agg(json_build_object('uid', m.uid, 'card', m.card_id)) FROM group_members m
                       WHERE m.tenant_id = g.tenant_id AND m.guid = g.guid
-                        AND m.is_member AND m.changed_at >= g.lifecycle_at), '{}') AS members
+                        AND m.is_member AND m.changed_at >= g.lifecycle_at), '[]') AS members
       FROM groups g
      WHERE g.tenant_id = ${tenantId} AND g.guid = ${guid}`.execute(db);
   const row = rows[0];
   if (!row) return null;
+  const members = row.deleted ? [] : row.members;
   return {
     tenantId,
     guid,
     identity: row.identity,
     ownerUid: row.owner_uid,
     deleted: row.deleted,
-    desiredMembers: row.deleted ? [] : [...row.members].sort(),
+    desiredMembers: members.map((m) => m.uid).sort(),
+    memberCards: new Map(members.flatMap((m) => (m.card === null ? [] : [[m.uid, m.card] as const]))),
     desiredVersion: String(row.desired_version),
     status: row.status,
     virgilMembers: row.virgil_members,
@@ -124,7 +134,71 @@ export async function readGroupSnapshot(db: Executor, tenantId: string, guid: st
     attempts: row.attempts,
     lastError: row.last_error,
     updatedAt: row.updated_at,
+    membershipVersion: String(row.membership_version),
+    keyChanges: row.key_changes,
+    lastReAddAt: row.last_readd_at,
   };
+}
+
+/** One change the worker just made to a Virgil group, recorded as soon as it is made. */
+export interface VirgilChange {
+  /** Members now holding the tickets under these cards (added or re-added). */
+  cards?: Array<{ uid: string; cardId: string }>;
+  /** How many of them were re-added after a key change. */
+  reAdded?: number;
+}
+
+/**
+ * Raises the group's membership version and notes the cards members now hold tickets for.
+ * Written right after each change, outside the run's versioned outcome: the change happened on
+ * Virgil whether or not the run gets to record its outcome (it may be superseded, fail half way
+ * or crash), and a client must learn of it to stop encrypting for a removed member.
+ */
+export async function recordVirgilChange(db: Db, tenantId: string, guid: string, change: VirgilChange = {}): Promise<void> {
+  const reAdded = change.reAdded ?? 0;
+  await db.transaction().execute(async (trx) => {
+    await trx.updateTable('groups')
+      .set((eb) => ({
+        membership_version: sql<string>`membership_version + 1`,
+        ...(reAdded > 0 ? { key_changes: eb('key_changes', '+', reAdded), last_readd_at: sql<Date>`now()` } : {}),
+      }))
+      .where('tenant_id', '=', tenantId).where('guid', '=', guid)
+      .execute();
+    await recordMemberCards(trx, tenantId, guid, change.cards ?? []);
+  });
+}
+
+/** Notes the cards members hold the tickets for, without counting a change (first sight of a card). */
+export async function recordMemberCards(db: Executor, tenantId: string, guid: string, cards: ReadonlyArray<{ uid: string; cardId: string }>): Promise<void> {
+  if (cards.length === 0) return;
+  await sql`
+    UPDATE group_members m SET card_id = c.card_id
+      FROM unnest(${sql.val(cards.map((c) => c.uid))}::text[], ${sql.val(cards.map((c) => c.cardId))}::text[]) AS c(uid, card_id)
+     WHERE m.tenant_id = ${tenantId} AND m.guid = ${guid} AND m.uid = c.uid
+       AND m.card_id IS DISTINCT FROM c.card_id`.execute(db);
+}
+
+/**
+ * The groups where `uid` holds tickets under a recorded card other than `cardId`: the groups a
+ * key-change check must reconcile. Only groups where the user is a desired member and a Virgil
+ * participant, so a removed member is never re-added.
+ */
+export async function groupsWithStaleCard(db: Executor, tenantId: string, uid: string, cardId: string): Promise<string[]> {
+  const { rows } = await sql<{ guid: string }>`
+    SELECT m.guid FROM group_members m JOIN groups g ON g.tenant_id = m.tenant_id AND g.guid = m.guid
+     WHERE m.tenant_id = ${tenantId} AND m.uid = ${uid} AND m.card_id IS NOT NULL AND m.card_id <> ${cardId}
+       AND m.is_member AND m.changed_at >= g.lifecycle_at AND NOT g.deleted AND ${uid} = ANY(g.virgil_members)
+     ORDER BY m.guid`.execute(db);
+  return rows.map((r) => r.guid);
+}
+
+/** Which of `uids` hold tickets in some live group of the tenant (the ones a key check concerns). */
+export async function uidsHoldingTickets(db: Executor, tenantId: string, uids: string[]): Promise<string[]> {
+  if (uids.length === 0) return [];
+  const { rows } = await sql<{ uid: string }>`
+    SELECT DISTINCT m.uid FROM group_members m
+     WHERE m.tenant_id = ${tenantId} AND m.uid = ANY(${sql.val(uids)}::text[]) AND m.card_id IS NOT NULL AND m.is_member`.execute(db);
+  return rows.map((r) => r.uid);
 }
 
 export interface GroupOutcome {

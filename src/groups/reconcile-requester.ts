@@ -8,8 +8,15 @@ export interface ReconcileRequester {
   request(tenantId: string, guid: string): Promise<void>;
   /**
    * A user just asked for a Virgil JWT: groups where they are pending registration get retried
-   * soon. Must not block or fail the caller (batched in the background).
+   * soon, and (at most once a minute per user) their card is compared with the cards their groups
+   * gave them tickets for, in case their key changed. Must not block or fail the caller (batched in
+   * the background).
    */
   userActive(tenantId: string, uid: string): void;
+  /**
+   * The user says their key changed (a new card): the groups where they hold tickets under an
+   * older card are reconciled, which re-adds them. Rejects when the request could not be queued.
+   */
+  keysChanged(tenantId: string, uid: string): Promise<void>;
   close(): Promise<void>;
 }

@@ -15,12 +15,15 @@ export const DEFAULT_QUEUE_PREFIX = 'e2ee';
 export const RECONCILE_JOB = 'reconcile';
 /** A delayed nudge that enqueues a reconcile when it fires (pending members, registrations). */
 export const WAKE_JOB = 'wake';
+/** Compare a user's newest card with the cards their groups gave them tickets for. */
+export const KEY_CHECK_JOB = 'key-check';
 
 
 export interface ReconcileGroupJob { tenantId: string; guid: string }
 export type WakeGroupJob = ReconcileGroupJob & { reason: WakeReason };
 export type WakeReason = 'user-active' | 'pending-recheck';
-export type GroupJobData = ReconcileGroupJob | WakeGroupJob;
+export interface KeyCheckJob { tenantId: string; uid: string }
+export type GroupJobData = ReconcileGroupJob | WakeGroupJob | KeyCheckJob;
 
 /** Attempts for transient failures before a group is recorded as failed. */
 export const RECONCILE_ATTEMPTS = 10;
@@ -85,6 +88,22 @@ export function wakeJobOptions(tenantId: string, guid: string, slot: string, del
     removeOnComplete: true,
     removeOnFail: true,
   };
+}
+
+/** One waiting key check per user: asking again while one waits adds nothing. */
+export function keyCheckJobOptions(tenantId: string, uid: string): JobsOptions {
+  return {
+    jobId: `keys-${groupJobKey(tenantId, uid)}`,
+    attempts: 3,
+    backoff: { type: 'fixed', delay: 1_000 },
+    removeOnComplete: true,
+    removeOnFail: true,
+  };
+}
+
+export function isKeyCheckJob(data: unknown): data is KeyCheckJob {
+  const d = data as Partial<KeyCheckJob> | null;
+  return typeof d === 'object' && d !== null && typeof d.tenantId === 'string' && typeof d.uid === 'string';
 }
 
 export function isReconcileGroupJob(data: unknown): data is ReconcileGroupJob {

@@ -2,6 +2,8 @@
  * The BullMQ processor of the group queue: runs a reconcile, then decides what follows.
  *
  *   wake job                → enqueue the group's reconcile job (deduplicated) and finish;
+ *   key-check job           → look up the user's newest card; reconcile each group that gave them
+ *                             tickets under another card (the run re-adds them);
  *   run postponed (locked)  → move the job back to delayed for a moment;
  *   desired state moved on  → enqueue a follow-up run (kept while this one is active);
  *   members pending         → schedule a delayed re-check with backoff;
@@ -13,11 +15,12 @@
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { ReconcileQueue } from './reconcile-queue.js';
-import { RECONCILE_JOB, WAKE_JOB, isReconcileGroupJob, type GroupJobData } from './jobs.js';
+import { KEY_CHECK_JOB, RECONCILE_JOB, WAKE_JOB, isKeyCheckJob, isReconcileGroupJob, type GroupJobData } from './jobs.js';
 import type { TenantDirectory } from '../tenants/directory.js';
 import { classifyFailure } from './failures.js';
 import { GroupLockLostError } from './group-lock.js';
-import { recordFailure } from '../groups/group-repository.js';
+import { groupsWithStaleCard, recordFailure, uidsHoldingTickets } from '../groups/group-repository.js';
+import { findCards } from '../virgil/group-ops.js';
 import { reconcileGroup, type ReconcileDeps, type RunProgress } from './reconcile.js';
 
 export interface ProcessorOptions extends ReconcileDeps {
@@ -37,7 +40,29 @@ export const DEFAULT_PENDING_RECHECK_DELAYS_MS = [5_000, 30_000, 120_000, 600_00
 export function createGroupProcessor(opts: ProcessorOptions) {
   const { log } = opts;
 
+  /**
+   * One card search, and only for a user who holds tickets somewhere. Groups where the card they
+   * hold tickets for is not their newest are reconciled; the run re-adds them where they are still
+   * a desired member and a participant (the rule lives in reconcile.ts alone).
+   */
+  async function checkKeys(tenantId: string, uid: string): Promise<string> {
+    const tenant = await opts.tenants.get(tenantId);
+    if (!tenant || tenant.status !== 'active') return 'tenant-unavailable';
+    if ((await uidsHoldingTickets(opts.db, tenantId, [uid])).length === 0) return 'no-groups';
+    const identity = tenant.userIdentity(uid);
+    const card = (await opts.identities.use(tenant, (svc) => findCards(svc.eThree, [identity]))).get(identity);
+    if (!card) return 'no-card';
+    const guids = await groupsWithStaleCard(opts.db, tenantId, uid, card.id);
+    for (const guid of guids) await opts.queue.enqueue(tenantId, guid);
+    if (guids.length > 0) log.info({ tenantId, uid, groups: guids.length }, 'key change found; groups queued for re-adding');
+    return guids.length > 0 ? 'key-changed' : 'unchanged';
+  }
+
   return async function processGroupJob(job: Job<GroupJobData>, token?: string): Promise<string> {
+    if (job.name === KEY_CHECK_JOB) {
+      if (!isKeyCheckJob(job.data)) throw new UnrecoverableError('malformed job payload');
+      return checkKeys(job.data.tenantId, job.data.uid);
+    }
     if (!isReconcileGroupJob(job.data)) throw new UnrecoverableError('malformed job payload');
     const { tenantId, guid } = job.data;
 

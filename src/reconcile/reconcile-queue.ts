@@ -8,7 +8,10 @@
  *   pending registrations (pending-registrations.ts): a uid no group awaits costs nothing more.
  *   Others (and all of them while the view is unknown) are batched and flushed every ~250 ms with
  *   ONE query per tenant for the groups where one of them awaits registration; those groups get
- *   delayed nudges (the user usually registers right after fetching a token).
+ *   delayed nudges (the user usually registers right after fetching a token). At most once a
+ *   minute per user (per process), the uid also goes to a key check: the same flush finds, in one
+ *   query, which of them hold tickets in some group, and each of those gets a key-check job (the
+ *   worker compares their newest card with the cards their groups gave them tickets for).
  *
  * Neither ever fails its caller: the webhook intake writes a reconcile_outbox row in the same
  * transaction as the desired state, and the outbox sweeper enqueues whatever could not be enqueued
@@ -18,10 +21,11 @@ import type { Logger } from 'pino';
 import { createDatabase, type DatabaseHandle, type Db } from '../db/database.js';
 import type { NotificationListener } from '../db/notification-listener.js';
 import { QueueConnection, type GroupQueue } from './queue-connection.js';
-import { RECONCILE_JOB, WAKE_JOB, reconcileJobOptions, wakeJobOptions, type WakeReason } from './jobs.js';
+import { KEY_CHECK_JOB, RECONCILE_JOB, WAKE_JOB, keyCheckJobOptions, reconcileJobOptions, wakeJobOptions, type WakeReason } from './jobs.js';
 import { PendingRegistrations, type PendingRegistrationsOptions } from '../groups/pending-registrations.js';
 import type { ReconcileRequester } from '../groups/reconcile-requester.js';
-import { groupsAwaiting } from '../groups/group-repository.js';
+import { groupsAwaiting, uidsHoldingTickets } from '../groups/group-repository.js';
+import { IntervalGate } from '../lib/interval-gate.js';
 
 export interface ReconcileQueueOptions {
   /** null: BullMQ on PostgreSQL (schema `bullmq` of databaseUrl). */
@@ -51,7 +55,14 @@ export interface ReconcileQueueOptions {
   enqueueTimeoutMs?: number;
   /** Attempts of a reconcile job before the group is marked failed (default RECONCILE_ATTEMPTS). */
   attempts?: number;
+  /** A user's key is checked after a token fetch at most once per this long (default 60 s). */
+  keyCheckIntervalMs?: number;
+  /** Clock of the key-check interval (tests inject one). */
+  now?: () => number;
 }
+
+/** Users whose last key check this process remembers (older ones are simply checked again). */
+const KEY_CHECK_MEMORY = 100_000;
 
 const MAX_BATCHED_UIDS_PER_TENANT = 5_000;
 const MAX_GROUPS_PER_FLUSH = 1_000;
@@ -69,6 +80,8 @@ export class ReconcileQueue implements ReconcileRequester {
   readonly #timeoutMs: number;
   readonly #attempts: number | undefined;
   #batch = new Map<string, Set<string>>();
+  #keyBatch = new Map<string, Set<string>>();
+  readonly #keyChecks: IntervalGate;
   #timer: NodeJS.Timeout | null = null;
   #flushing: Promise<void> = Promise.resolve();
   #closed = false;
@@ -83,6 +96,7 @@ export class ReconcileQueue implements ReconcileRequester {
     this.#userDelays = opts.userActiveDelaysMs ?? [1_000, 5_000, 20_000];
     this.#timeoutMs = opts.enqueueTimeoutMs ?? 1_000;
     this.#attempts = opts.attempts;
+    this.#keyChecks = new IntervalGate(opts.keyCheckIntervalMs ?? 60_000, KEY_CHECK_MEMORY, opts.now);
     this.#pendingOptions = { log: opts.log, ...opts.pendingRegistrations };
     if (this.#db && opts.notifications) this.#pending = new PendingRegistrations(this.#db, opts.notifications, this.#pendingOptions);
   }
@@ -129,11 +143,12 @@ export class ReconcileQueue implements ReconcileRequester {
   }
 
   userActive(tenantId: string, uid: string): void {
-    if (this.#closed || this.#pending?.awaits(tenantId, uid) === false) return;
-    let uids = this.#batch.get(tenantId);
-    if (!uids) this.#batch.set(tenantId, (uids = new Set()));
-    if (uids.size < MAX_BATCHED_UIDS_PER_TENANT) uids.add(uid);
-    if (!this.#timer) {
+    if (this.#closed) return;
+    const awaited = this.#pending?.awaits(tenantId, uid) !== false;
+    const keyCheckDue = this.#keyChecks.due(`${tenantId}\0${uid}`);
+    if (awaited) addTo(this.#batch, tenantId, uid);
+    if (keyCheckDue) addTo(this.#keyBatch, tenantId, uid);
+    if ((awaited || keyCheckDue) && !this.#timer) {
       this.#timer = setTimeout(() => {
         this.#timer = null;
         this.#flushing = this.#flushing.then(() => this.#flush());
@@ -142,9 +157,19 @@ export class ReconcileQueue implements ReconcileRequester {
     }
   }
 
+  async keysChanged(tenantId: string, uid: string): Promise<void> {
+    await this.#addKeyCheck(tenantId, uid);
+  }
+
+  #addKeyCheck(tenantId: string, uid: string): Promise<unknown> {
+    return this.#bounded(this.getQueue().then((queue) => queue.add(KEY_CHECK_JOB, { tenantId, uid }, keyCheckJobOptions(tenantId, uid))));
+  }
+
   async #flush(): Promise<void> {
     const batch = this.#batch;
+    const keyBatch = this.#keyBatch;
     this.#batch = new Map();
+    this.#keyBatch = new Map();
     const db = this.#db;
     if (!db) return;
     for (const [tenantId, uids] of batch) {
@@ -155,6 +180,15 @@ export class ReconcileQueue implements ReconcileRequester {
       } catch (err) {
         // The pending-member backoff re-checks these groups anyway; this is only the fast path.
         this.#log.warn({ tenantId, err: (err as Error).message }, 'could not nudge groups of newly active users');
+      }
+    }
+    for (const [tenantId, uids] of keyBatch) {
+      try {
+        const holders = await uidsHoldingTickets(db, tenantId, [...uids]);
+        await Promise.all(holders.map((uid) => this.#addKeyCheck(tenantId, uid)));
+      } catch (err) {
+        // POST /v1/keys/changed and every reconcile of their groups check again.
+        this.#log.warn({ tenantId, err: (err as Error).message }, 'could not queue key checks of active users');
       }
     }
   }
@@ -182,4 +216,10 @@ export class ReconcileQueue implements ReconcileRequester {
     await this.connection.close();
     await this.#ownDb?.close().catch(() => {});
   }
+}
+
+function addTo(batch: Map<string, Set<string>>, tenantId: string, uid: string): void {
+  let uids = batch.get(tenantId);
+  if (!uids) batch.set(tenantId, (uids = new Set()));
+  if (uids.size < MAX_BATCHED_UIDS_PER_TENANT) uids.add(uid);
 }

@@ -9,36 +9,45 @@
  *   3. deleted group → deleteGroup (a no-op when it does not exist);
  *      more than 99 desired members → over_capacity: nobody is added, nothing is created, but
  *      members no longer desired still lose access (removal never grants anything);
- *      otherwise → look up cards (missing = pending registration), load the group or create it,
- *      remove participants no longer desired (new epoch), add registered members missing;
+ *      otherwise → look up cards (missing = pending registration), load the group, remove
+ *      participants no longer desired (new epoch), re-add members whose card changed since they
+ *      were given the tickets (a key change), create the group if missing, add registered members
+ *      missing — tickets always pushed in batches Virgil accepts (src/virgil/ticket-batches.ts);
+ *      each change is recorded as soon as it is made (membership version, cards given);
  *   4. records status, Virgil members and pending members for that desired_version — unless the
  *      desired state changed meanwhile, in which case the caller queues another run.
  *
  * Every step is idempotent and reads Virgil's current state first, so re-running after a crash at
  * any point converges (a group created by a run that died is loaded, a removal that died between
- * the new epoch and the revocation is revoked on the next run, see `staleIdentities`).
+ * the new epoch and the revocation is revoked on the next run, see `staleIdentities`; members a
+ * batch did not reach are not participants yet and are added).
  */
 import type pg from 'pg';
 import type { Db } from '../db/database.js';
 import type { GroupStatus } from '../db/schema.js';
 import type { TenantRuntime } from '../tenants/types.js';
 import { withGroupLock } from './group-lock.js';
-import { readGroupSnapshot, recordOutcome, type GroupOutcome, type GroupSnapshot as DesiredGroup } from '../groups/group-repository.js';
-import type { ServiceIdentities, ServiceIdentity } from '../virgil/service-identities.js';
-import { addMembers, createOrLoadOwnGroup, findCards, loadOwnGroup, removeMembers, revokeAccess } from '../virgil/group-ops.js';
+import {
+  readGroupSnapshot, recordMemberCards, recordOutcome, recordVirgilChange,
+  type GroupOutcome, type GroupSnapshot as DesiredGroup, type VirgilChange,
+} from '../groups/group-repository.js';
+import type { ServiceIdentities, ServiceIdentity, VirgilCard } from '../virgil/service-identities.js';
+import { addMembers, createOrLoadOwnGroup, findCards, loadOwnGroup, reAddMember, removeMembers, revokeAccess } from '../virgil/group-ops.js';
+import { ticketBatcher } from '../virgil/ticket-batches.js';
 
 /** E3Kit groups hold at most 100 participants, and the service identity is one of them. */
 export const MAX_GROUP_MEMBERS = 99;
 
-export type VirgilStep = 'created' | 'removed' | 'added' | 'revoked' | 'deleted';
+export type VirgilStep = 'created' | 'removed' | 'added' | 'revoked' | 'readded' | 'deleted';
 
 /**
- * Told of every change a run makes on Virgil, right after it was made and before the run goes on:
- * the worker logs each one (who lost or gained access to which group is what an operator audits),
- * and reliability tests stop runs at exact points through the same seam. Awaited: a throwing
- * observer fails the run there, as a crash at that point would.
+ * Told of every change a run makes on Virgil, right after it was made (and recorded: the group's
+ * membership version rose) and before the run goes on: the worker logs each one (who lost or gained
+ * access to which group is what an operator audits), and reliability tests stop runs at exact
+ * points through the same seam. `uids`: the members given tickets by this step (created, added,
+ * readded). Awaited: a throwing observer fails the run there, as a crash at that point would.
  */
-export type VirgilChangeObserver = (step: VirgilStep, group: { tenantId: string; guid: string }) => Promise<void> | void;
+export type VirgilChangeObserver = (step: VirgilStep, group: { tenantId: string; guid: string }, uids: string[]) => Promise<void> | void;
 
 export interface ReconcileDeps {
   db: Db;
@@ -65,7 +74,15 @@ export async function reconcileGroup(
     const desired = await readGroupSnapshot(deps.db, tenant.appId, guid);
     if (!desired) return { kind: 'missing' };
     progress.version = desired.desiredVersion;
-    const outcome = await deps.identities.use(tenant, (svc) => applyToVirgil(svc, tenant, desired, deps.observeVirgilChange));
+    const group = { tenantId: desired.tenantId, guid: desired.guid };
+    const recorder: ChangeRecorder = {
+      async changed(step, change) {
+        await recordVirgilChange(deps.db, group.tenantId, group.guid, change);
+        await deps.observeVirgilChange(step, group, change?.cards?.map((c) => c.uid) ?? []);
+      },
+      firstSight: (cards) => recordMemberCards(deps.db, group.tenantId, group.guid, cards),
+    };
+    const outcome = await deps.identities.use(tenant, (svc) => applyToVirgil(svc, tenant, desired, recorder));
     // Record only while still holding the group: otherwise another run may have started.
     assertHeld();
     const recorded = await recordOutcome(deps.db, tenant.appId, guid, desired.desiredVersion, outcome);
@@ -74,13 +91,19 @@ export async function reconcileGroup(
   return result.locked ? result.value : { kind: 'locked' };
 }
 
-async function applyToVirgil(svc: ServiceIdentity, tenant: TenantRuntime, desired: DesiredGroup, observe: VirgilChangeObserver): Promise<GroupOutcome> {
-  const step = async (name: VirgilStep) => observe(name, { tenantId: desired.tenantId, guid: desired.guid });
+/** How a run records what it did on Virgil, as it goes (see recordVirgilChange). */
+interface ChangeRecorder {
+  changed(step: VirgilStep, change?: VirgilChange): Promise<void>;
+  /** Cards of participants seen for the first time (nothing changed on Virgil). */
+  firstSight(cards: Array<{ uid: string; cardId: string }>): Promise<void>;
+}
+
+async function applyToVirgil(svc: ServiceIdentity, tenant: TenantRuntime, desired: DesiredGroup, record: ChangeRecorder): Promise<GroupOutcome> {
   const groupId = desired.identity;
 
   if (desired.deleted) {
     await svc.eThree.deleteGroup(groupId);
-    await step('deleted');
+    await record.changed('deleted');
     return { status: 'deleted', virgilMembers: [], pendingRegistration: [], lastError: null, attempts: 0 };
   }
 
@@ -88,21 +111,46 @@ async function applyToVirgil(svc: ServiceIdentity, tenant: TenantRuntime, desire
   for (const uid of [...desired.virgilMembers, ...desired.desiredMembers]) uidByIdentity.set(tenant.userIdentity(uid), uid);
   const desiredIdentities = new Set(desired.desiredMembers.map((uid) => tenant.userIdentity(uid)));
   const overCapacity = desired.desiredMembers.length > MAX_GROUP_MEMBERS;
+  const batches = await ticketBatcher(svc);
+  const cardEntry = (card: VirgilCard) => ({ uid: uidByIdentity.get(card.identity)!, cardId: card.id });
 
   let group = await loadOwnGroup(svc, groupId);
   const staleBefore = group ? staleIdentities(desired, tenant, group.participants, desiredIdentities) : [];
+  const leaving = group ? group.participants.filter((p) => p !== svc.identity && !desiredIdentities.has(p)) : [];
+  const staying = group ? group.participants.filter((p) => p !== svc.identity && desiredIdentities.has(p)) : [];
+
+  // Cards of everyone who will hold the tickets: the new epoch of a removal goes to them, and a
+  // card newer than the one a member was given the tickets for is a key change. Over capacity,
+  // only those already in the group (nobody is added).
+  const cards = await findCards(svc.eThree, overCapacity ? staying : [...desiredIdentities]);
 
   // Members that must go, go in every case: removal never grants access to anyone.
-  if (group) {
-    const leaving = group.participants.filter((p) => p !== svc.identity && !desiredIdentities.has(p));
-    if (leaving.length > 0) {
-      await removeMembers(group, leaving);
-      await step('removed');
-    }
+  if (group && leaving.length > 0) {
+    await removeMembers(group, leaving, staying.flatMap((identity) => cards.get(identity) ?? []), batches);
+    await record.changed('removed');
   }
   if (staleBefore.length > 0) {
     await revokeAccess(svc, groupId, staleBefore);
-    await step('revoked');
+    await record.changed('revoked');
+  }
+
+  // Key changes: a member who holds the tickets under an older card gets them again for the new
+  // one. Only desired members who are participants now: re-adding grants every epoch, including
+  // those made to exclude somebody, so nobody the platform removed is ever re-added.
+  if (group) {
+    const firstSight: Array<{ uid: string; cardId: string }> = [];
+    for (const identity of staying) {
+      const card = cards.get(identity);
+      const uid = uidByIdentity.get(identity);
+      if (!card || uid === undefined) continue;
+      const held = desired.memberCards.get(uid);
+      if (held === undefined) firstSight.push({ uid, cardId: card.id });
+      else if (held !== card.id) {
+        await reAddMember(group, card);
+        await record.changed('readded', { cards: [{ uid, cardId: card.id }], reAdded: 1 });
+      }
+    }
+    await record.firstSight(firstSight);
   }
 
   let pending: string[] = [];
@@ -110,17 +158,16 @@ async function applyToVirgil(svc: ServiceIdentity, tenant: TenantRuntime, desire
   if (overCapacity) {
     status = 'over_capacity';
   } else {
-    const cards = await findCards(svc.eThree, [...desiredIdentities]);
     pending = desired.desiredMembers.filter((uid) => !cards.has(tenant.userIdentity(uid)));
     const registeredCards = desired.desiredMembers.map((uid) => cards.get(tenant.userIdentity(uid))).filter((c) => c !== undefined);
     if (!group) {
-      const made = await createOrLoadOwnGroup(svc, groupId, registeredCards);
+      // A large group is created with its first batch; addMembers adds the others below.
+      const [firstBatch = []] = await batches(registeredCards);
+      const made = await createOrLoadOwnGroup(svc, groupId, firstBatch);
       group = made.group;
-      if (made.created) await step('created');
+      if (made.created) await record.changed('created', { cards: firstBatch.map(cardEntry) });
     }
-    const before = group.participants.length;
-    await addMembers(group, registeredCards);
-    if (group.participants.length !== before) await step('added');
+    await addMembers(group, registeredCards, batches, (added) => record.changed('added', { cards: added.map(cardEntry) }));
     status = pending.length > 0 ? 'pending' : 'synced';
   }
 

@@ -65,9 +65,11 @@ export async function startWorker(ctx: AppContext<WorkerConfig>, opts: StartWork
     log,
     onCardPublished: (tenantId, cardId) => setServiceCardId(ctx.db, tenantId, cardId),
   });
-  const observeVirgilChange: VirgilChangeObserver = async (step, group) => {
-    log.info({ tenantId: group.tenantId, guid: group.guid, step }, 'virgil group changed');
-    await opts.observeVirgilChange?.(step, group);
+  const observeVirgilChange: VirgilChangeObserver = async (step, group, uids) => {
+    // A re-add names its member (a key change is what an operator investigates); card ids and keys are never logged.
+    const detail = step === 'readded' ? { uid: uids[0] } : uids.length > 0 ? { members: uids.length } : {};
+    log.info({ tenantId: group.tenantId, guid: group.guid, step, ...detail }, step === 'readded' ? 'member re-added after a key change' : 'virgil group changed');
+    await opts.observeVirgilChange?.(step, group, uids);
   };
 
   const processor = createGroupProcessor({

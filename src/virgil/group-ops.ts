@@ -53,13 +53,14 @@ export async function loadOwnGroup(svc: ServiceIdentity, groupId: string): Promi
 }
 
 /**
- * Creates the group with the given members. If it already exists (a previous run created it and
- * stopped before recording that), the existing group is loaded instead.
+ * Creates the group with the first batch of members (the caller adds the rest with addMembers). If
+ * it already exists (a previous run created it and stopped before recording that), the existing
+ * group is loaded instead.
  */
-export async function createOrLoadOwnGroup(svc: ServiceIdentity, groupId: string, cards: VirgilCard[]): Promise<{ group: VirgilGroup; created: boolean }> {
+export async function createOrLoadOwnGroup(svc: ServiceIdentity, groupId: string, firstBatch: VirgilCard[]): Promise<{ group: VirgilGroup; created: boolean }> {
   try {
-    const group = cards.length > 0
-      ? await svc.eThree.createGroup(groupId, asFindUsersResult(cards))
+    const group = firstBatch.length > 0
+      ? await svc.eThree.createGroup(groupId, asFindUsersResult(firstBatch))
       : await svc.eThree.createGroup(groupId);
     return { group, created: true };
   } catch (err) {
@@ -70,29 +71,95 @@ export async function createOrLoadOwnGroup(svc: ServiceIdentity, groupId: string
   }
 }
 
-/** Adds members (cards); members already present are skipped. */
-export async function addMembers(group: VirgilGroup, cards: VirgilCard[]): Promise<void> {
+/**
+ * Adds members (cards) in batches whose tickets stay under Keyknox's meta limit; members already
+ * present are skipped. `onBatch` runs after each batch is on Virgil, so a run that fails half way
+ * has recorded what it did; the next run sees the added ones as participants and adds the rest.
+ */
+export async function addMembers(
+  group: VirgilGroup, cards: VirgilCard[], batches: (cards: VirgilCard[]) => Promise<VirgilCard[][]>, onBatch: (added: VirgilCard[]) => Promise<void>,
+): Promise<void> {
   const present = new Set(group.participants);
   const missing = cards.filter((card) => !present.has(card.identity));
-  if (missing.length === 0) return;
-  try {
-    await group.add(asFindUsersResult(missing));
-  } catch (err) {
-    if (!isGroupError(err, GROUP_ERROR.ParticipantAlreadyAdded)) throw err;
+  for (const batch of await batches(missing)) {
+    try {
+      await group.add(asFindUsersResult(batch));
+    } catch (err) {
+      if (!isGroupError(err, GROUP_ERROR.ParticipantAlreadyAdded)) throw err;
+    }
+    await onBatch(batch);
   }
+}
+
+/** E3Kit's internals a batched removal goes through (there is no public call for either step). */
+interface GroupInternals {
+  _session: { addNewEpoch(): { epochNumber: number; sessionId: string; data: string }; getSessionId(): string };
+  _groupManager: {
+    store(ticket: { groupSessionMessage: { epochNumber: number; sessionId: string; data: string }; participants: string[] }, cards: VirgilCard[]): Promise<unknown>;
+    removeAccess(sessionId: string, identities: string[]): Promise<void>;
+    getCloudTicketStorage(): Promise<TicketStorage>;
+  };
+}
+interface TicketStorage {
+  root: string;
+  identity: string;
+  privateKey: unknown;
+  publicKey: unknown;
+  keyknoxManager: {
+    v2Pull(args: Record<string, unknown>): Promise<Record<string, unknown>>;
+    v2Push(args: Record<string, unknown>): Promise<unknown>;
+  };
 }
 
 /**
  * Removes participants by identity: a new epoch for the remaining members, then the removed
- * identities lose access to every ticket. E3Kit reads only `identity` from the cards of removed
- * members, so members whose card is gone (unregistered users) can be removed too.
+ * identities lose access to every ticket. E3Kit's `group.remove` pushes the new epoch's ticket to
+ * every remaining member at once, which Virgil refuses beyond about 28 members (50005); this does
+ * the same in batches: the ticket is stored for the first batch, then shared with each further
+ * batch, then access is revoked. `remaining` are the cards of the members who stay (members without
+ * a card get no ticket, as with E3Kit). If a run stops half way, the members still without the new
+ * epoch are not participants of it, so the next run adds them, and revokes the removed ones again.
  */
-export async function removeMembers(group: VirgilGroup, identities: string[]): Promise<void> {
+export async function removeMembers(
+  group: VirgilGroup, identities: string[], remaining: VirgilCard[], batches: (cards: VirgilCard[]) => Promise<VirgilCard[][]>,
+): Promise<void> {
   const present = new Set(group.participants);
-  const targets = identities.filter((identity) => present.has(identity) && identity !== group.initiator);
-  if (targets.length === 0) return;
-  const byIdentity = Object.fromEntries(targets.map((identity) => [identity, { identity, publicKey: null } as unknown as VirgilCard]));
-  await group.remove(byIdentity);
+  const targets = new Set(identities.filter((identity) => present.has(identity) && identity !== group.initiator));
+  if (targets.size === 0) return;
+  const internals = group as unknown as GroupInternals;
+  const staying = group.participants.filter((identity) => !targets.has(identity) && identity !== group.initiator);
+  const stayingSet = new Set(staying);
+  const [first = [], ...rest] = await batches(remaining.filter((card) => stayingSet.has(card.identity)));
+  const epoch = internals._session.addNewEpoch();
+  await internals._groupManager.store({ groupSessionMessage: epoch, participants: staying }, first);
+  if (rest.length > 0) {
+    const storage = await internals._groupManager.getCloudTicketStorage();
+    for (const batch of rest) await shareTicket(storage, epoch.sessionId, String(epoch.epochNumber), batch);
+  }
+  group.participants = [...staying, group.initiator];
+  await internals._groupManager.removeAccess(epoch.sessionId, [...targets]);
+}
+
+/** Gives `cards` a copy of one ticket the owner holds (what E3Kit's addRecipients does for every ticket). */
+async function shareTicket(storage: TicketStorage, sessionId: string, key: string, cards: VirgilCard[]): Promise<void> {
+  const pulled = await storage.keyknoxManager.v2Pull({
+    root: storage.root, path: sessionId, key, identity: storage.identity, privateKey: storage.privateKey, publicKeys: storage.publicKey,
+  });
+  await storage.keyknoxManager.v2Push({
+    ...pulled,
+    identities: cards.map((card) => card.identity),
+    publicKeys: [storage.publicKey, ...cards.map((card) => card.publicKey)],
+    privateKey: storage.privateKey,
+  });
+}
+
+/**
+ * Re-shares every ticket of the group with a member's new card (after they rotated their key or
+ * registered again). The caller must have checked that the member is a desired member and a current
+ * participant: this grants every epoch, including those made to exclude somebody.
+ */
+export async function reAddMember(group: VirgilGroup, card: VirgilCard): Promise<void> {
+  await group.reAdd(card);
 }
 
 /**

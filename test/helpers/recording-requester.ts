@@ -5,6 +5,8 @@ export class RecordingRequester implements ReconcileRequester {
   readonly requests: Array<{ tenantId: string; guid: string }> = [];
   readonly activeUsers: Array<{ tenantId: string; uid: string }> = [];
   async request(tenantId: string, guid: string) { this.requests.push({ tenantId, guid }); }
+  readonly keyChanges: Array<{ tenantId: string; uid: string }> = [];
   userActive(tenantId: string, uid: string) { this.activeUsers.push({ tenantId, uid }); }
+  async keysChanged(tenantId: string, uid: string) { this.keyChanges.push({ tenantId, uid }); }
   async close() {}
 }

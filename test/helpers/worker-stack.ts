@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { createLogger } from '../../src/lib/logger.js';
-import { ReconcileQueue } from '../../src/reconcile/reconcile-queue.js';
+import { ReconcileQueue, type ReconcileQueueOptions } from '../../src/reconcile/reconcile-queue.js';
 import { SealedServiceKeyStorage } from '../../src/virgil/key-storage.js';
 import { startWorker, type RunningWorker, type StartWorkerOptions } from '../../src/reconcile/worker.js';
 import type { EThreeInstance } from '../../src/virgil/e3kit-runtime.js';
@@ -36,6 +36,8 @@ export interface WorkerStackOptions {
   app?: Omit<TestAppOptions, 'reconcile'>;
   /** Attempts per reconcile job before a group is marked failed. */
   attempts?: number;
+  /** The key-check clock and interval of the API's requester. */
+  queue?: Pick<ReconcileQueueOptions, 'now' | 'keyCheckIntervalMs'>;
 }
 
 export interface WorkerStack {
@@ -62,11 +64,11 @@ export async function startWorkerStack(t: Teardown, opts: WorkerStackOptions = {
 
   // The queue must exist before the app context; BullMQ on PostgreSQL needs the database first.
   let queue: ReconcileQueue | null = redisUrl
-    ? new ReconcileQueue({ redisUrl, log, prefix, userActiveFlushMs: 100, userActiveDelaysMs: [200, 1_000, 3_000], attempts: opts.attempts })
+    ? new ReconcileQueue({ redisUrl, log, prefix, userActiveFlushMs: 100, userActiveDelaysMs: [200, 1_000, 3_000], attempts: opts.attempts, ...opts.queue })
     : null;
   const h = await startTestApp(t, { ...opts.app, ...(queue ? { reconcile: queue } : {}) });
   if (!queue) {
-    queue = new ReconcileQueue({ redisUrl: null, databaseUrl: h.databaseUrl, log, prefix, db: h.ctx.db, userActiveFlushMs: 100, userActiveDelaysMs: [200, 1_000, 3_000], attempts: opts.attempts });
+    queue = new ReconcileQueue({ redisUrl: null, databaseUrl: h.databaseUrl, log, prefix, db: h.ctx.db, userActiveFlushMs: 100, userActiveDelaysMs: [200, 1_000, 3_000], attempts: opts.attempts, ...opts.queue });
     // The app context was built with a recording requester; the worker and tests use this queue.
     (h.ctx as { reconcile: unknown }).reconcile = queue;
   }
@@ -93,6 +95,7 @@ export async function startWorkerStack(t: Teardown, opts: WorkerStackOptions = {
 export interface GroupStatusData {
   guid: string; identity: string; status: string; desiredMembers: string[]; virgilMembers: string[];
   pendingRegistration: string[]; lastError: { code: string; message: string } | null; updatedAt: string;
+  membershipVersion: number; keyChanges: number; lastReAddAt: string | null;
 }
 
 export async function groupStatus(h: TestApp, appId: string, guid: string): Promise<GroupStatusData | null> {

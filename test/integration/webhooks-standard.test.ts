@@ -255,6 +255,7 @@ t.test('the event is durable before the answer, even when the reconcile request 
   const failing: ReconcileRequester = {
     request: async () => { throw new Error('queue unavailable'); },
     userActive: () => {},
+    keysChanged: async () => { throw new Error('queue unavailable'); },
     close: async () => {},
   };
   const replica = await startTestApp(t, { shareWith: h, reconcile: failing });

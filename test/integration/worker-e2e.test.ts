@@ -148,7 +148,7 @@ t.test('admin group status and resync', async (t) => {
   const guid = 'cc-admin';
   await sendCometChat(h, tenant, 'group_created', { guid, owner: 'alice', members: ['alice', 'bob'], createdAt: tick() });
   const status = await waitForStatus(h, tenant.appId, guid, (s) => s.status === 'synced');
-  t.same(Object.keys(status).sort(), ['desiredMembers', 'guid', 'identity', 'lastError', 'pendingRegistration', 'status', 'updatedAt', 'virgilMembers']);
+  t.same(Object.keys(status).sort(), ['desiredMembers', 'guid', 'identity', 'keyChanges', 'lastError', 'lastReAddAt', 'membershipVersion', 'pendingRegistration', 'status', 'updatedAt', 'virgilMembers']);
   t.ok(!Number.isNaN(Date.parse(status.updatedAt)));
 
   const missingGroup = await h.admin('GET', `/admin/v1/tenants/${tenant.appId}/groups/nope`);

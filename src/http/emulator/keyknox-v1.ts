@@ -9,6 +9,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { callerData, type EmulatorContext } from './context.js';
 import { badRequest, decodeBase64, ErrorCode } from '../../emulator/errors.js';
 import { newKeyknoxHash, type KeyknoxV1Record } from '../../emulator/model.js';
+import { KEYKNOX_META_LIMIT } from '../../virgil/cloud-limits.js';
 
 export const HASH_HEADER = 'Virgil-Keyknox-Hash';
 export const PREVIOUS_HASH_HEADER = 'virgil-keyknox-previous-hash';
@@ -33,10 +34,16 @@ function respond(reply: FastifyReply, record: KeyknoxV1Record | undefined): V1Re
   return { meta: record?.meta ?? '', value: record?.value ?? '', version: `${record?.version ?? 1}.0` };
 }
 
-/** The client treats "both empty" as no data and rejects exactly one empty field; so must we. */
+/**
+ * The client treats "both empty" as no data and rejects exactly one empty field; so must we. Like
+ * Virgil Cloud, a `meta` over 10 KB is refused (the recipient list of a group ticket lives there).
+ */
 export function validateBlob(meta: string, value: string): void {
   if ((meta === '') !== (value === '')) {
     throw badRequest(ErrorCode.KEYKNOX_VALUE_INVALID, '`meta` and `value` must both be empty or both be set.');
+  }
+  if (meta.length > KEYKNOX_META_LIMIT) {
+    throw badRequest(ErrorCode.KEYKNOX_META_TOO_LARGE, `\`meta\` is ${meta.length} characters; the limit is 10kb (${KEYKNOX_META_LIMIT}).`);
   }
   decodeBase64(meta, 'meta', { allowEmpty: true });
   decodeBase64(value, 'value', { allowEmpty: true });

@@ -30,6 +30,9 @@ const GroupStatusBody = Type.Object({
     pendingRegistration: Uids,
     lastError: Type.Union([Type.Null(), Type.Object({ code: Type.String(), message: Type.String() })]),
     updatedAt: Type.String(),
+    membershipVersion: Type.Integer(),
+    keyChanges: Type.Integer(),
+    lastReAddAt: Type.Union([Type.Null(), Type.String()]),
   }),
 });
 const ResyncBody = Type.Object({ data: Type.Object({ guid: Type.String(), status: Type.Literal('queued') }) });

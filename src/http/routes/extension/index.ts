@@ -11,6 +11,8 @@ import userAuthPlugin from '../../plugins/user-auth.js';
 import rateLimitPlugin from '../../plugins/rate-limit.js';
 import virgilJwtRoute from './virgil-jwt.js';
 import getIdentitiesRoute from './get-identities.js';
+import groupsRoute from './groups.js';
+import keysChangedRoute from './keys-changed.js';
 
 const extensionRoutes: FastifyPluginAsync<{ ctx: ApiContext }> = async (app, { ctx }) => {
   // Bodies are JSON only: anything else is 415 UNSUPPORTED_MEDIA_TYPE, not a schema error.
@@ -20,6 +22,8 @@ const extensionRoutes: FastifyPluginAsync<{ ctx: ApiContext }> = async (app, { c
   await app.register(rateLimitPlugin, { ctx });
   await app.register(virgilJwtRoute, { ctx });
   await app.register(getIdentitiesRoute, { ctx });
+  await app.register(groupsRoute, { ctx });
+  await app.register(keysChangedRoute, { ctx });
 };
 
 export default extensionRoutes;
