@@ -101,13 +101,26 @@ t.test('a worker-made group: the sender never calls update(), the removed member
   t.ok(aliceGroup.participants.includes(tenant.view.groupOwnerIdentity), 'loaded through the group owner');
   const before = await aliceGroup.encrypt('before');
   t.equal(await carolGroup.decrypt(before, { senderUid: 'alice', encryptedAt: new Date() }), 'before');
+  await aliceGroup.encrypt('before, again');
+  t.same(aliceGroup.stats, { updates: 0, loads: 1, versioned: true }, 'membershipVersion unchanged: no update');
 
   await sendCometChat(h, tenant, 'group_member_kicked', { guid: 'hiking', members: ['carol'], updatedAt: now + 1 });
   await waitForStatus(h, tenant.appId, 'hiking', (s) => s.status === 'synced' && !s.virgilMembers.includes('carol'));
   const after = await aliceGroup.encrypt('after');
   t.equal(await bobGroup.decrypt(after, { senderUid: 'alice' }), 'after', 'a remaining member reads on (updating by itself)');
   t.equal((await carolGroup.decrypt(after, { senderUid: 'alice' }).catch((e: unknown) => e) as { code?: string }).code, 'GROUP_UNAVAILABLE', 'the removed member cannot');
-  t.ok(aliceGroup.stats.updates >= 1, `the sender's library updated the group (${JSON.stringify(aliceGroup.stats)})`);
+  t.same(aliceGroup.stats, { updates: 1, loads: 1, versioned: true }, 'the sender\'s library updated once, because membershipVersion rose');
+  t.equal(await carol.membership('hiking'), null, 'the service no longer counts carol as a member');
+  t.equal((await carolGroup.encrypt('still here?').catch((e: unknown) => e) as { code?: string }).code, 'NOT_A_MEMBER', 'so her client encrypts nothing for the group');
+
+  // bob loses his key: a new one, and the service re-adds his new card (POST /v1/keys/changed).
+  const versionBefore = (await bob.membership('hiking'))!.membershipVersion;
+  await bob.eThree.cleanup();
+  t.same(await bob.rotateKey('bob-pw-3'), { groupsNotified: true }, 'rotation tells the service');
+  await waitFor(async () => ((await bob.membership('hiking'))?.membershipVersion ?? 0) > versionBefore, 'the worker to re-add bob\'s new card');
+  const rejoined = await bob.group('hiking');
+  t.equal(await rejoined.decrypt(after, { senderUid: 'alice' }), 'after', 'bob reads the group again, history included');
+  t.equal(await rejoined.decrypt(await aliceGroup.encrypt('welcome back'), { senderUid: 'alice' }), 'welcome back');
 });
 
 t.test('fail closed: errors are typed, and nothing comes back in clear', async (t) => {
