@@ -24,7 +24,7 @@ const LAYERS = [
   'db',
   'local', // loopback servers for development, tests and benchmarks (embedded PostgreSQL, redis-server)
   'lib',
-  'client', // the client library (e2ee-extension/client), bundled for browsers: imports nothing else from src
+  'client', // the client library (e2ee-extension/client), bundled for browsers: imports nothing else from src (and only the demo page imports it)
 ];
 
 const layerRules = LAYERS.slice(1).map((layer, i) => ({
@@ -60,6 +60,13 @@ module.exports = {
       to: { path: '^src/webhooks/' },
     },
     ...layerRules, // webhooks -> reconcile is caught by layer-webhooks (reconcile is higher)
+    {
+      name: 'client-only-for-pages',
+      comment: 'The service does not use the client library; only browser code (the demo page) imports it.',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/(client|demo/page)/' },
+      to: { path: '^src/client/' },
+    },
     {
       name: 'client-for-browsers',
       comment: 'src/client runs in browsers and has no dependencies: no Node built-in modules, no packages (E3Kit is passed in).',

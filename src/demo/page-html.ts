@@ -12,6 +12,8 @@ export interface DemoPageConfig {
   /** Base URL of the relay (the stand-in chat platform). */
   relayUrl: string;
   users: readonly string[];
+  /** How often the page asks the relay for news. */
+  pollMs: number;
 }
 
 const escapeJsonForHtml = (value: unknown) => JSON.stringify(value).replace(/</g, '\\u003c');

@@ -105,6 +105,7 @@ t.test('the demo chat: create a group, talk, kick, and the kicked user cannot re
     appId: tenant.appId,
     apiUrl: h.url!,
     virgilApiUrl: h.emulator.url,
+    pollMs: 200,
     callerToken: (uid) => ({ token: tenant.userToken(uid, {}, 3600), expiresAt: Date.now() + 3_600_000 }),
     deliverWebhook: async (webhook) => {
       const res = await h.app.inject({ method: 'POST', url: `/v1/webhooks/${tenant.appId}/cometchat`, headers: { authorization, 'content-type': 'application/json' }, payload: JSON.stringify(webhook) });

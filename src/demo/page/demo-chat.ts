@@ -9,8 +9,6 @@ import { connect, isE2eeError, type E2eeClient } from '../../client/index.js';
 import type { DemoPageConfig } from '../page-html.js';
 import type { RelayGroup, RelayMessage } from '../relay.js';
 
-const POLL_MS = 700;
-
 const config = JSON.parse(document.getElementById('demo-config')!.textContent!) as DemoPageConfig;
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -302,7 +300,7 @@ async function pollForever(): Promise<void> {
     } catch (error) {
       setStatus(`Relay unreachable: ${describe(error)}`, true);
     }
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    await new Promise((resolve) => setTimeout(resolve, config.pollMs));
   }
 }
 

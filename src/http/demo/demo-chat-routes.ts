@@ -23,7 +23,11 @@ export interface DemoChatOptions {
   callerToken: (uid: DemoUser) => { token: string; expiresAt: number };
   /** Delivers the relay's webhooks to e2ee-extension. */
   deliverWebhook: (webhook: PlatformWebhook) => Promise<void>;
+  /** How often the page asks the relay for news (default 700 ms). */
+  pollMs?: number;
 }
+
+const DEFAULT_POLL_MS = 700;
 
 /** URL prefix the demo is mounted at. */
 export const DEMO_PREFIX = '/demo';
@@ -71,7 +75,7 @@ const demoChatRoutes: FastifyPluginAsync<DemoChatOptions> = async (app, options)
 
   app.get('/', async (_request, reply) => {
     const { script } = await loadBundle();
-    const config = { appId: options.appId, apiUrl: options.apiUrl, virgilApiUrl: options.virgilApiUrl, relayUrl: `${DEMO_PREFIX}/relay`, users: DEMO_USERS };
+    const config = { appId: options.appId, apiUrl: options.apiUrl, virgilApiUrl: options.virgilApiUrl, relayUrl: `${DEMO_PREFIX}/relay`, users: DEMO_USERS, pollMs: options.pollMs ?? DEFAULT_POLL_MS };
     reply.header('content-security-policy', policy);
     return send(reply, 'text/html; charset=utf-8', demoPageHtml(config, { script, css: `${DEMO_PREFIX}/demo.css` }));
   });
