@@ -115,6 +115,8 @@ t.test('the demo chat: create a group, talk, kick, and the kicked user cannot re
   const origin = await demo.listen({ port: 0, host: '127.0.0.1' });
   t.teardown(() => demo.close());
 
+  const foreign = await fetch(`${origin}/demo/relay/token?uid=alice`, { headers: { origin: 'https://evil.example' } });
+  t.equal(foreign.status, 403, 'another site\'s page gets no caller token from the relay');
   const html = await (await fetch(`${origin}/demo`)).text();
   const script = /src="(\/demo\/assets\/[^"]+\.js)"/.exec(html)![1];
   const bundled = await (await fetch(`${origin}${script}`)).text();

@@ -55,6 +55,9 @@ t.test('npm run dev starts everything, answers, stops cleanly and restarts on it
       t.match(page.headers.get('content-security-policy'), /script-src 'self' 'wasm-unsafe-eval'/, 'under its own CSP');
       const script = /src="(\/demo\/assets\/[^"]+\.js)"/.exec(await page.text())?.[1];
       t.equal((await fetch(`${dev.apiUrl}${script}`)).status, 200, 'with its bundle');
+      const token = await fetch(`${dev.apiUrl}/demo/relay/token?uid=alice`);
+      t.equal(token.status, 200, 'its relay gives the page a caller token');
+      t.equal(token.headers.get('access-control-allow-origin'), null, 'to its own pages only (no CORS)');
     }
     const code = await dev.stop();
     const output = { output: dev.output().slice(-4000) };

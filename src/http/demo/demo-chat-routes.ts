@@ -10,7 +10,7 @@ import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyRep
 import { bundleForBrowser, type BrowserBundle } from '../../demo/bundle.js';
 import { DEMO_CSS, demoPageHtml } from '../../demo/page-html.js';
 import { DEMO_USERS, DemoRelay, type DemoUser, type PlatformWebhook } from '../../demo/relay.js';
-import { unavailable } from '../../lib/errors.js';
+import { forbidden, unavailable } from '../../lib/errors.js';
 import { registerErrorHandling } from '../errors.js';
 
 export interface DemoChatOptions {
@@ -72,6 +72,16 @@ const demoChatRoutes: FastifyPluginAsync<DemoChatOptions> = async (app, options)
     return bundle;
   };
   const send = (reply: FastifyReply, contentType: string, body: string | Uint8Array) => reply.type(contentType).header('cache-control', 'no-store').send(body);
+
+  // The relay hands out caller tokens and acts on the pages' behalf: the demo's own pages only. The
+  // API's any-origin CORS does not extend to it, and a request another site's page makes is refused.
+  app.addHook('onRequest', async (request, reply) => {
+    reply.removeHeader('access-control-allow-origin');
+    const origin = request.headers.origin;
+    if (origin !== undefined && origin !== `${request.protocol}://${request.headers.host}`) {
+      throw forbidden('DEMO_CROSS_ORIGIN', 'The demo chat answers its own pages only.');
+    }
+  });
 
   app.get('/', async (_request, reply) => {
     const { script } = await loadBundle();
