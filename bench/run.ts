@@ -127,10 +127,11 @@ try {
 }
 
 let workerRows: WorkerBenchRow[] = [];
+let readdCalls: Record<string, number> = {};
 if (runWorker && !failed) {
   try {
     process.stdout.write('\ngroup worker: webhook → synced for groups changed in parallel (Redis queue)... ');
-    workerRows = (await runWorkerBench()).rows;
+    ({ rows: workerRows, readdCalls } = await runWorkerBench());
     console.log('done');
   } catch (err) {
     failed = true;
@@ -148,11 +149,11 @@ if (rows.length > 0 || workerRows.length > 0) {
     const ratios = shared.rounds.map((r, i) => r.requestsPerSecond / plain.rounds[i].requestsPerSecond).sort((a, b) => a - b);
     console.log(`GET /v1/virgil-jwt with Redis counters / in-memory counters: ${(100 * ratios[Math.floor(ratios.length / 2)]).toFixed(1)}% (median of per-round ratios)\n`);
   }
-  if (workerRows.length > 0) console.log(`${formatWorkerBench(workerRows)}\n`);
+  if (workerRows.length > 0) console.log(`${formatWorkerBench(workerRows, readdCalls)}\n`);
   const resultsDir = fileURLToPath(new URL('./results/', import.meta.url));
   await mkdir(resultsDir, { recursive: true });
   const file = path.join(resultsDir, `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  await writeFile(file, JSON.stringify({ rounds, roundSeconds, processes, connections, userCount, cores: cpus().length, node: process.version, rows, targets: checks, worker: workerRows }, null, 2));
+  await writeFile(file, JSON.stringify({ rounds, roundSeconds, processes, connections, userCount, cores: cpus().length, node: process.version, rows, targets: checks, worker: workerRows, readdCalls }, null, 2));
   console.log(`results: ${path.relative(process.cwd(), file)}`);
 }
 console.log(`bench finished in ${((Date.now() - started) / 1000).toFixed(1)} s`);

@@ -32,13 +32,17 @@ const virgilUnavailable = () => unavailable('VIRGIL_UNAVAILABLE', 'Virgil Cloud 
 export class VirgilCardPublisher {
   constructor(readonly apiUrl: string) {}
 
-  /** Publishes a self-signed card for `identity` and returns its card id. */
-  async publish(app: VirgilAppCredentials, identity: string, privateKey: KeyObject): Promise<string> {
+  /**
+   * Publishes a self-signed card for `identity` and returns its card id. With `previousCardId`, the
+   * card replaces that one (a key rotation, as E3Kit's rotatePrivateKey publishes it).
+   */
+  async publish(app: VirgilAppCredentials, identity: string, privateKey: KeyObject, previousCardId?: string): Promise<string> {
     const content = JSON.stringify({
       identity,
       created_at: Math.floor(Date.now() / 1000),
       version: '5.0',
       public_key: exportPublicKeyBase64(privateKey),
+      ...(previousCardId === undefined ? {} : { previous_card_id: previousCardId }),
     });
     const snapshot = Buffer.from(content, 'utf8').toString('base64');
     const signature = virgilSign(Buffer.from(content, 'utf8'), privateKey).toString('base64');
