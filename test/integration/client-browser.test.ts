@@ -156,7 +156,7 @@ t.test('the demo chat: create a group, talk, kick, and the kicked user cannot re
   await waitForText(carol.page, 'decrypted', 'Meet at 9');
   t.pass('bob and carol read alice\'s message');
 
-  await alice.page.click('#members button[data-kick=bob]');
+  await alice.page.$eval('#members button[data-kick=bob]', (button) => (button as unknown as { click(): void }).click());
   await waitForStatus(h, tenant.appId, guid, (s) => s.status === 'synced' && !s.virgilMembers.includes('bob'), 60_000);
   await send(alice.page, 'New meeting point: the lake');
   await waitForText(carol.page, 'decrypted', 'New meeting point: the lake');

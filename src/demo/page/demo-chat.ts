@@ -27,6 +27,16 @@ const state = {
 /** In a real app this is a secret only the user knows: never their id, never anything the server has. */
 const backupPassword = (uid: string) => `${uid}-demo-backup-password`;
 
+/** What each region of the page last showed: a region is rebuilt only when that changes, so a
+ * button is never swapped out from under a click. */
+const rendered = new Map<string, string>();
+function changed(region: string, content: unknown): boolean {
+  const key = JSON.stringify(content);
+  if (rendered.get(region) === key) return false;
+  rendered.set(region, key);
+  return true;
+}
+
 async function relay<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
   const response = await fetch(`${config.relayUrl}${path}`, {
     method,
@@ -127,6 +137,7 @@ $('create-group').addEventListener('submit', (event) => {
 });
 
 function renderGroups(): void {
+  if (!changed('groups', [state.groups, state.selected])) return;
   const list = $('groups');
   list.replaceChildren(...state.groups.map((group) => {
     const item = document.createElement('li');
@@ -141,6 +152,7 @@ function renderGroups(): void {
 }
 
 function renderMembers(group: RelayGroup): void {
+  if (!changed('members', group)) return;
   const box = $('members');
   const isMember = group.members.includes(state.uid);
   const rows: HTMLElement[] = group.members.map((uid) => {
@@ -231,6 +243,7 @@ function failureReason(error: unknown): string {
 function renderMessages(guid: string): void {
   const shown = state.shown.get(guid) ?? new Map<number, Shown>();
   const messages = state.messages.get(guid) ?? [];
+  if (!changed('messages', [guid, messages.map((m) => [m.id, shown.get(m.id)])])) return;
   $('messages').replaceChildren(...messages.map((message) => {
     const item = document.createElement('li');
     const view = shown.get(message.id);
