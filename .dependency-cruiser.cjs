@@ -20,6 +20,7 @@ const LAYERS = [
   'tenants',
   'config', // imports crypto (type MasterKey) and virgil (VIRGIL_CLOUD_URL), so it sits above them
   'virgil',
+  'twilio', // Twilio's protocols: Access Tokens, request signatures, the Conversations REST client
   'crypto',
   'db',
   'local', // loopback servers for development, tests and benchmarks (embedded PostgreSQL, redis-server)

@@ -109,7 +109,7 @@ try {
   const lines = [
     '',
     'e2ee-extension is running (development)',
-    `  API          ${apiUrl}/v1  (GET /v1/virgil-jwt, POST /v1/get-identities, POST /v1/webhooks/{appId}[/cometchat])`,
+    `  API          ${apiUrl}/v1  (GET /v1/virgil-jwt, POST /v1/get-identities, GET /v1/twilio-token, POST /v1/webhooks/{appId}[/cometchat|/twilio])`,
     `  Admin API    ${adminUrl}/v1/tenants`,
     `  Admin token  ${config.adminTokens[0]}${process.env.ADMIN_TOKENS ? '' : `  (generated; kept in ${path.join(config.dataDir, 'dev-secrets.json')})`}`,
     `  Virgil       ${virgilApiUrl}${emulator ? '  (embedded emulator)' : ''}`,

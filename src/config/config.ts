@@ -9,6 +9,7 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import type { MasterKey } from '../crypto/envelope.js';
 import { VIRGIL_CLOUD_URL } from '../virgil/cards.js';
+import { TWILIO_CONVERSATIONS_URL } from '../twilio/conversations-client.js';
 
 export type RunMode = 'development' | 'production' | 'test';
 
@@ -80,6 +81,8 @@ function trustProxyFrom(env: Env): TrustProxySetting {
 
 export interface WorkerConfig extends ServiceConfig {
   worker: { concurrency: number; sweepIntervalMs: number; webhookEventRetentionDays: number };
+  /** Drift repair of Twilio tenants: where their REST API is, and how often each tenant is read. */
+  twilio: { apiUrl: string; sweepIntervalSeconds: number };
 }
 
 /** `npm run dev`: the API and the worker in one process, plus the embedded parts. */
@@ -235,6 +238,10 @@ function workerSettings(env: Env): Omit<WorkerConfig, keyof ServiceConfig> {
       concurrency: int(env, 'WORKER_CONCURRENCY', 4, 1, 64),
       sweepIntervalMs: int(env, 'OUTBOX_SWEEP_INTERVAL_MS', 5000, 100, 3_600_000),
       webhookEventRetentionDays: int(env, 'WEBHOOK_EVENT_RETENTION_DAYS', 30, 1, 3650),
+    },
+    twilio: {
+      apiUrl: url(env, 'TWILIO_API_URL', ['http:', 'https:'])?.replace(/\/+$/, '') ?? TWILIO_CONVERSATIONS_URL,
+      sweepIntervalSeconds: int(env, 'TWILIO_SWEEP_INTERVAL_SECONDS', 900, 10, 86_400),
     },
   };
 }

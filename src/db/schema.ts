@@ -19,6 +19,16 @@ export interface UserAuthSettings {
 
 export interface RateLimitSettings { tenantPerMinute?: number; userPerMinute?: number }
 
+/** A tenant's Twilio Conversations settings without their secrets (migrations/0011_twilio.sql). */
+export interface TwilioSettings {
+  accountSid: string;
+  apiKeySid: string;
+  conversationsServiceSid: string;
+  /** The exact public URL Twilio calls: its signatures cover it. */
+  webhookUrl: string;
+  accessTokenTtlSeconds: number;
+}
+
 export interface TenantsTable {
   app_id: string;
   status: ColumnType<'active' | 'disabled', 'active' | 'disabled' | undefined, 'active' | 'disabled'>;
@@ -41,6 +51,10 @@ export interface TenantsTable {
   created_at: Timestamp;
   updated_at: Timestamp;
   disabled_at: Date | null;
+  twilio: ColumnType<TwilioSettings | null, string | null | undefined, string | null>;
+  twilio_auth_token: ColumnType<string | null, string | null | undefined, string | null>;
+  twilio_secondary_auth_token: ColumnType<string | null, string | null | undefined, string | null>;
+  twilio_api_key_secret: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export type GroupStatus = 'synced' | 'pending' | 'failed' | 'over_capacity' | 'deleted';
@@ -86,7 +100,7 @@ export interface GroupMembersTable {
 export interface WebhookEventsTable {
   id: Generated<string>;
   tenant_id: string;
-  source: 'cometchat' | 'standard';
+  source: 'cometchat' | 'standard' | 'twilio';
   event_key: string;
   type: string;
   occurred_at: TimestampRequired;
@@ -102,12 +116,37 @@ export interface ReconcileOutboxTable {
   enqueued_at: Date | null;
 }
 
+/** Counts of a finished Twilio sweep. */
+export interface TwilioSweepResult {
+  full: boolean;
+  conversations: number;
+  changed: number;
+  /** Known conversations Twilio answered 404 for: reported, never deleted by a sweep. */
+  missing: number;
+  /** Participants with an identity our id rule refuses (not members of any group). */
+  skippedIdentities: number;
+}
+
+export interface TwilioSweepsTable {
+  tenant_id: string;
+  next_sweep_at: Timestamp;
+  full_requested: ColumnType<boolean, boolean | undefined, boolean>;
+  service_sid: string | null;
+  started_at: Date | null;
+  finished_at: Date | null;
+  full_finished_at: Date | null;
+  result: Json<TwilioSweepResult> | null;
+  last_error: Json<GroupError> | null;
+  updated_at: Timestamp;
+}
+
 export interface Database {
   tenants: TenantsTable;
   groups: GroupsTable;
   group_members: GroupMembersTable;
   webhook_events: WebhookEventsTable;
   reconcile_outbox: ReconcileOutboxTable;
+  twilio_sweeps: TwilioSweepsTable;
 }
 
 export type TenantRow = Selectable<TenantsTable>;

@@ -319,3 +319,12 @@ export async function groupsDueForSweep(db: Executor, opts: { staleAfterMs: numb
   `.execute(db);
   return rows;
 }
+
+/** The guids of the tenant's groups that are not deleted, in order. */
+export async function liveGroupGuids(db: Executor, tenantId: string): Promise<string[]> {
+  const rows = await db.selectFrom('groups').select('guid')
+    .where('tenant_id', '=', tenantId).where('deleted', '=', false)
+    .orderBy('guid')
+    .execute();
+  return rows.map((r) => r.guid);
+}

@@ -30,3 +30,12 @@ export async function writeMemberDecisions(trx: Transaction<Database>, tenantId:
     })))
     .execute();
 }
+
+/** Every uid the group has a decision about, with that decision. */
+export async function allMemberDecisions(trx: Transaction<Database>, tenantId: string, guid: string): Promise<Map<string, MemberDecision>> {
+  const rows = await trx.selectFrom('group_members')
+    .select(['uid', 'is_member', 'changed_at'])
+    .where('tenant_id', '=', tenantId).where('guid', '=', guid)
+    .execute();
+  return new Map(rows.map((r) => [r.uid, { isMember: r.is_member, at: r.changed_at }]));
+}

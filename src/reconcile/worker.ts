@@ -1,6 +1,6 @@
 /**
  * The group-owner worker: a BullMQ worker on the group queue, the outbox sweeper, the retention of
- * stored webhook events, and the tenants' service identities. `startWorker` returns a handle whose
+ * stored webhook events, the drift sweep of Twilio tenants, and the tenants' service identities. `startWorker` returns a handle whose
  * `close()` shuts down gracefully: no new jobs, the running ones finish (bounded by a timeout),
  * then the E3Kit instances and their LevelDB caches are closed and removed.
  *
@@ -18,6 +18,7 @@ import { WebhookEventRetention } from '../groups/webhook-event-retention.js';
 import { createGroupProcessor, DEFAULT_PENDING_RECHECK_DELAYS_MS } from './processor.js';
 import type { VirgilChangeObserver } from './reconcile.js';
 import { ServiceIdentities } from '../virgil/service-identities.js';
+import { TwilioSweeper, type TwilioSweeperOptions } from './twilio-sweeper.js';
 
 export interface StartWorkerOptions {
   /** Parallel jobs in this process (default: config WORKER_CONCURRENCY). */
@@ -45,12 +46,15 @@ export interface StartWorkerOptions {
   shutdownTimeoutMs?: number;
   /** Also told of every change made on Virgil (after the worker's own log line). */
   observeVirgilChange?: VirgilChangeObserver;
+  /** The Twilio drift sweep's polling, failure retry and REST retries (defaults in twilio-sweeper.ts). */
+  twilioSweep?: Partial<Pick<TwilioSweeperOptions, 'pollMs' | 'failureRetryMs' | 'retry' | 'sleep' | 'random'>>;
 }
 
 export interface RunningWorker {
   readonly worker: GroupWorker;
   readonly queue: ReconcileQueue;
   readonly sweeper: OutboxSweeper;
+  readonly twilioSweeper: TwilioSweeper;
   /** Graceful stop. `force` abandons running jobs at once (they count as stalled and run again). */
   close(opts?: { force?: boolean }): Promise<void>;
 }
@@ -110,15 +114,26 @@ export async function startWorker(ctx: AppContext<WorkerConfig>, opts: StartWork
 
   const retention = new WebhookEventRetention({ db: ctx.db, log, retentionDays: ctx.config.worker.webhookEventRetentionDays });
 
+  const twilioSweeper = new TwilioSweeper({
+    db: ctx.db,
+    log,
+    tenants: ctx.tenants,
+    reconcile: queue,
+    apiUrl: ctx.config.twilio.apiUrl,
+    intervalMs: ctx.config.twilio.sweepIntervalSeconds * 1000,
+    ...opts.twilioSweep,
+  });
+
   await worker.waitUntilReady();
   sweeper.start();
   retention.start();
+  twilioSweeper.start();
   log.info({ backend: queue.connection.kind, concurrency: worker.opts.concurrency, webhookEventRetentionDays: ctx.config.worker.webhookEventRetentionDays }, 'group worker started');
 
   let closing: Promise<void> | null = null;
   const close = (closeOpts: { force?: boolean } = {}) => {
     closing ??= (async () => {
-      await Promise.all([sweeper.stop(), retention.stop()]);
+      await Promise.all([sweeper.stop(), retention.stop(), twilioSweeper.stop()]);
       if (closeOpts.force) {
         await worker.close(true).catch(() => {});
       } else {
@@ -139,5 +154,5 @@ export async function startWorker(ctx: AppContext<WorkerConfig>, opts: StartWork
     return closing;
   };
 
-  return { worker, queue, sweeper, close };
+  return { worker, queue, sweeper, twilioSweeper, close };
 }

@@ -9,10 +9,12 @@ import { groupIdentity, userIdentity } from '../crypto/identity.js';
 import type { TenantRow } from '../db/schema.js';
 import { importEd25519PrivateKey } from '../virgil/keys.js';
 import { VirgilJwtSigner } from '../virgil/jwt.js';
+import { buildTwilioRuntime, toTwilioView, type TwilioSealedField } from './twilio-settings.js';
 import { CALLER_TOKEN_LIFETIME, type TenantRuntime, type TenantView } from './types.js';
 
 /** Column names double as the AAD field names of sealed values. */
-export type SealedField = 'virgil_app_key' | 'identity_secret' | 'service_private_key' | 'user_auth_key' | 'webhook_basic_password' | 'webhook_signing_secret';
+export type SealedField = 'virgil_app_key' | 'identity_secret' | 'service_private_key' | 'user_auth_key' | 'webhook_basic_password' | 'webhook_signing_secret'
+  | TwilioSealedField;
 
 export function openField(keyring: Keyring, row: Pick<TenantRow, 'app_id'>, field: SealedField, sealed: string): string {
   return keyring.open(sealed, { tenant: row.app_id, field });
@@ -41,6 +43,7 @@ export function buildTenantRuntime(row: TenantRow, keyring: Keyring): TenantRunt
       signingSecret: row.webhook_signing_secret ? openField(keyring, row, 'webhook_signing_secret', row.webhook_signing_secret) : null,
     },
     rateLimits: row.rate_limits,
+    twilio: buildTwilioRuntime(row, (field, sealed) => openField(keyring, row, field, sealed)),
   };
 }
 
@@ -64,5 +67,6 @@ export function toTenantView(row: TenantRow): TenantView {
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
     disabledAt: row.disabled_at ? row.disabled_at.toISOString() : null,
+    twilio: toTwilioView(row),
   };
 }

@@ -15,6 +15,7 @@ import type { VirgilAppCredentials, VirgilCardPublisher } from '../virgil/cards.
 import { exportPrivateKeyBase64, exportPublicKeyBase64 } from '../virgil/keys.js';
 import { openField, toTenantView, type SealedField } from './runtime.js';
 import { findTenant, insertTenant, listTenants, tenantExists, updateTenant } from './tenant-repository.js';
+import { twilioColumnsForOnboarding, twilioColumnsForUpdate } from './twilio-settings.js';
 import type { OnboardTenantInput, TenantView, UpdateTenantInput } from './types.js';
 import { checkWebhooks, normaliseUserAuth, requireAppKey } from './validation.js';
 
@@ -39,6 +40,7 @@ export class TenantService {
     const appKey = requireAppKey(input.virgil.appKey);
     const userAuth = normaliseUserAuth(input.userAuth);
     checkWebhooks(input.webhooks);
+    const twilio = twilioColumnsForOnboarding(input.twilio, (field, value) => this.#seal(input.appId, field, value));
     if (await tenantExists(this.db, input.appId)) throw tenantExistsError(input.appId);
 
     const identitySecret = randomBytes(32);
@@ -67,6 +69,7 @@ export class TenantService {
       webhook_signing_secret: input.webhooks?.signingSecret ? this.#seal(id, 'webhook_signing_secret', input.webhooks.signingSecret) : null,
       jwt_ttl_seconds: input.jwtTtlSeconds ?? 1200,
       rate_limits: input.rateLimits ? JSON.stringify(input.rateLimits) : null,
+      ...twilio,
     });
     if (!row) throw tenantExistsError(id);
     this.log?.info({ tenant: id, serviceIdentity: identity }, 'tenant onboarded');
@@ -118,6 +121,7 @@ export class TenantService {
     }
     if (input.jwtTtlSeconds !== undefined) patch.jwt_ttl_seconds = input.jwtTtlSeconds;
     if (input.rateLimits !== undefined) patch.rate_limits = input.rateLimits ? JSON.stringify(input.rateLimits) : null;
+    if (input.twilio !== undefined) Object.assign(patch, twilioColumnsForUpdate(current, input.twilio, (field, value) => this.#seal(appId, field, value)));
     if (input.status !== undefined && input.status !== current.status) {
       patch.status = input.status;
       patch.disabled_at = input.status === 'disabled' ? new Date() : null;

@@ -4,6 +4,7 @@
  */
 import type { RateLimitSettings, UserAuthSettings } from '../db/schema.js';
 import type { VirgilJwtSigner } from '../virgil/jwt.js';
+import type { TwilioRuntime, TwilioSettingsInput, TwilioSettingsPatch, TwilioView } from './twilio-settings.js';
 
 export type UserAuthAlgorithm = UserAuthSettings['algorithm'];
 
@@ -44,6 +45,8 @@ export interface OnboardTenantInput {
   webhooks?: WebhooksInput;
   jwtTtlSeconds?: number;
   rateLimits?: RateLimitSettings;
+  /** Twilio Conversations (twilio-settings.ts). */
+  twilio?: TwilioSettingsInput;
 }
 
 export interface UpdateTenantInput {
@@ -54,6 +57,8 @@ export interface UpdateTenantInput {
   webhooks?: WebhooksInput;
   jwtTtlSeconds?: number;
   rateLimits?: RateLimitSettings | null;
+  /** Merged field by field into the current Twilio settings; null removes them. */
+  twilio?: TwilioSettingsPatch | null;
 }
 
 /** What the admin API returns: no secret, ever. */
@@ -71,6 +76,7 @@ export interface TenantView {
   createdAt: string;
   updatedAt: string;
   disabledAt: string | null;
+  twilio: TwilioView | null;
 }
 
 /** Decoded tenant for the API and the worker. A new object is built whenever the tenant changes. */
@@ -91,4 +97,5 @@ export interface TenantRuntime {
   userAuth: { settings: UserAuthSettings; key: string };
   webhooks: { basicAuth: { username: string; password: string } | null; signingSecret: string | null };
   rateLimits: RateLimitSettings | null;
+  twilio: TwilioRuntime | null;
 }

@@ -201,6 +201,7 @@ function tenantRow(appId: string): TenantRow {
     user_auth_key: seal('user_auth_key', randomBytes(32).toString('base64url')),
     webhook_basic_username: null, webhook_basic_password: null, webhook_signing_secret: null,
     jwt_ttl_seconds: 1200, rate_limits: null, config_version: 1, created_at: now, updated_at: now, disabled_at: null,
+    twilio: null, twilio_auth_token: null, twilio_secondary_auth_token: null, twilio_api_key_secret: null,
   };
 }
 

@@ -4,6 +4,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { APP_ID_MAX_LENGTH, APP_ID_PATTERN } from '../../../lib/ids.js';
 import { CALLER_TOKEN_LIFETIME } from '../../../tenants/types.js';
+import { TwilioPatchSchema, TwilioSettingsSchema, TwilioViewSchema } from './twilio-schemas.js';
 
 const strict = { additionalProperties: false } as const;
 
@@ -63,6 +64,7 @@ export const OnboardTenantBody = Type.Object({
   webhooks: Type.Optional(WebhooksSchema),
   jwtTtlSeconds: Type.Optional(JwtTtlSchema),
   rateLimits: Type.Optional(RateLimitsSchema),
+  twilio: Type.Optional(TwilioSettingsSchema),
 }, strict);
 export type OnboardTenantBody = Static<typeof OnboardTenantBody>;
 
@@ -77,6 +79,7 @@ export const UpdateTenantBody = Type.Object({
   webhooks: Type.Optional(WebhooksSchema),
   jwtTtlSeconds: Type.Optional(JwtTtlSchema),
   rateLimits: Type.Optional(Type.Union([RateLimitsSchema, Type.Null()])),
+  twilio: Type.Optional(TwilioPatchSchema),
 }, { ...strict, minProperties: 1 });
 export type UpdateTenantBody = Static<typeof UpdateTenantBody>;
 
@@ -104,4 +107,5 @@ export const TenantViewSchema = Type.Object({
   createdAt: Type.String(),
   updatedAt: Type.String(),
   disabledAt: Type.Union([Type.String(), Type.Null()]),
+  twilio: TwilioViewSchema,
 });

@@ -13,6 +13,7 @@ import virgilJwtRoute from './virgil-jwt.js';
 import getIdentitiesRoute from './get-identities.js';
 import groupsRoute from './groups.js';
 import keysChangedRoute from './keys-changed.js';
+import twilioTokenRoute from './twilio-token.js';
 
 const extensionRoutes: FastifyPluginAsync<{ ctx: ApiContext }> = async (app, { ctx }) => {
   // Bodies are JSON only: anything else is 415 UNSUPPORTED_MEDIA_TYPE, not a schema error.
@@ -24,6 +25,7 @@ const extensionRoutes: FastifyPluginAsync<{ ctx: ApiContext }> = async (app, { c
   await app.register(getIdentitiesRoute, { ctx });
   await app.register(groupsRoute, { ctx });
   await app.register(keysChangedRoute, { ctx });
+  await app.register(twilioTokenRoute, { ctx });
 };
 
 export default extensionRoutes;
