@@ -105,7 +105,7 @@ t.test('the demo chat: create a group, talk, kick, and the kicked user cannot re
     appId: tenant.appId,
     apiUrl: h.url!,
     virgilApiUrl: h.emulator.url,
-    pollMs: 200,
+    pollMs: 300,
     callerToken: (uid) => ({ token: tenant.userToken(uid, {}, 3600), expiresAt: Date.now() + 3_600_000 }),
     deliverWebhook: async (webhook) => {
       const res = await h.app.inject({ method: 'POST', url: `/v1/webhooks/${tenant.appId}/cometchat`, headers: { authorization, 'content-type': 'application/json' }, payload: JSON.stringify(webhook) });
@@ -125,16 +125,15 @@ t.test('the demo chat: create a group, talk, kick, and the kicked user cannot re
   for (const file of wasm) t.equal((await fetch(`${origin}${file}`)).headers.get('content-type'), 'application/wasm', `${file} is served as application/wasm`);
 
   async function open(uid: string) {
-    const { page, errors } = await newDevicePage(browser);
+    const { context, page, errors } = await newDevicePage(browser);
+    t.teardown(() => context.close()); // before the demo server closes: its pages poll it
     await page.setViewport({ width: 1280, height: 760 });
     await page.goto(`${origin}/demo`);
     await page.click(`[data-user=${uid}]`);
     await page.waitForSelector('#me[data-state=ready]', { timeout: 60_000 });
     return { page, errors };
   }
-  const alice = await open('alice');
-  const bob = await open('bob');
-  const carol = await open('carol');
+  const [alice, bob, carol] = await Promise.all([open('alice'), open('bob'), open('carol')]);
   t.equal(await alice.page.$eval('#me', (el) => (el as unknown as { dataset: { outcome: string } }).dataset.outcome), 'registered', 'alice registered in the page');
 
   await alice.page.type('#create-group input[name=name]', 'Hiking');

@@ -270,7 +270,14 @@ function renderMessages(guid: string): void {
   }));
 }
 
+/** The service's view of the group is asked again when the platform's changed, else every few seconds. */
+const STATUS_RECHECK_MS = 5_000;
+let statusChecked = { key: '', at: 0 };
+
 async function renderGroupStatus(group: RelayGroup): Promise<void> {
+  const key = JSON.stringify([group.guid, group.members]);
+  if (key === statusChecked.key && Date.now() - statusChecked.at < STATUS_RECHECK_MS) return;
+  statusChecked = { key, at: Date.now() };
   const line = $('group-status');
   try {
     const membership = await state.client!.membership(group.guid);
@@ -285,7 +292,15 @@ async function renderGroupStatus(group: RelayGroup): Promise<void> {
 
 // ---- refresh loop -----------------------------------------------------------------------------
 
-async function refresh(): Promise<void> {
+/** One refresh at a time: the poll and the user's own actions both ask for one. */
+let refreshing: Promise<void> = Promise.resolve();
+function refresh(): Promise<void> {
+  const run = refreshing.then(refreshNow);
+  refreshing = run.catch(() => undefined);
+  return run;
+}
+
+async function refreshNow(): Promise<void> {
   state.groups = await relay<RelayGroup[]>('GET', `/groups?uid=${encodeURIComponent(state.uid)}`);
   if (state.selected === null && state.groups.length > 0) state.selected = state.groups[0].guid;
   renderGroups();

@@ -130,7 +130,13 @@ export default demoChatRoutes;
 
 /** The demo on its own server (another origin than the API), as the browser tests run it. */
 export async function buildDemoApp(options: DemoChatOptions): Promise<FastifyInstance> {
-  const app = Fastify({ routerOptions: { ignoreTrailingSlash: true }, ajv: { customOptions: { coerceTypes: false, removeAdditional: false } } });
+  const app = Fastify({
+    routerOptions: { ignoreTrailingSlash: true },
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false } },
+    // Open pages poll it: a keep-alive connection busy at close time would otherwise hold the close
+    // until its keep-alive timeout.
+    forceCloseConnections: true,
+  });
   registerErrorHandling(app);
   await app.register(demoChatRoutes, { ...options, prefix: DEMO_PREFIX });
   return app;
