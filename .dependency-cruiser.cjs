@@ -18,11 +18,13 @@ const LAYERS = [
   'emulator', // Virgil Cloud emulator model, no HTTP
   'auth', // caller tokens, verified against a tenant's runtime settings
   'tenants',
+  'audit', // the audit trail: admin actions and the worker's changes on Virgil
   'config', // imports crypto (type MasterKey) and virgil (VIRGIL_CLOUD_URL), so it sits above them
   'virgil',
   'twilio', // Twilio's protocols: Access Tokens, request signatures, the Conversations REST client
   'crypto',
   'db',
+  'metrics', // the process's Prometheus registry and the service's metric definitions (prom-client only)
   'local', // loopback servers for development, tests and benchmarks (embedded PostgreSQL, redis-server)
   'lib',
   'client', // the client library (e2ee-extension/client), bundled for browsers: imports nothing else from src (and only the demo page imports it)

@@ -14,6 +14,7 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY migrations ./migrations
+COPY web ./web
 USER node
 EXPOSE 3000
 CMD ["node", "dist/bin/api.js"]

@@ -7,7 +7,9 @@ import type { ServiceConfig } from '../config/config.js';
 import { Keyring } from '../crypto/envelope.js';
 import { createDatabase, type Db } from '../db/database.js';
 import { NotificationListener } from '../db/notification-listener.js';
-import type { ReconcileRequester } from '../groups/reconcile-requester.js';
+import { queueProbeOf, type ReconcileRequester } from '../groups/reconcile-requester.js';
+import { groupFigures } from '../groups/group-listing.js';
+import { ServiceMetrics } from '../metrics/service-metrics.js';
 import { TenantDirectory } from '../tenants/directory.js';
 import { TenantService } from '../tenants/service.js';
 import { VirgilCardPublisher } from '../virgil/cards.js';
@@ -34,7 +36,9 @@ export async function createAppContext<C extends ServiceConfig>(
 ): Promise<OwnedAppContext<C>> {
   const { db, pool, close: closeDb } = createDatabase(opts.databaseUrl, { max: config.databasePoolSize, applicationName: opts.poolName });
   const keyring = new Keyring(config.masterKeys);
-  const virgil = new VirgilCardPublisher(opts.virgilApiUrl);
+  // Process metrics (event loop, GC observers) are left out of test runs, which build many contexts.
+  const metrics = new ServiceMetrics({ tenantLabel: config.metricsTenantLabel, processMetrics: config.mode !== 'test' });
+  const virgil = new VirgilCardPublisher(opts.virgilApiUrl, (operation, status, seconds) => metrics.virgilRequest(operation, status, seconds));
   const notifications = new NotificationListener({ databaseUrl: opts.databaseUrl, log: opts.log });
   const tenants = new TenantDirectory(db, keyring, { ttlSeconds: config.tenantCacheTtlSeconds, notifications });
   const tenantService = new TenantService(db, keyring, virgil, opts.log);
@@ -46,11 +50,17 @@ export async function createAppContext<C extends ServiceConfig>(
     await closeDb();
     throw err;
   }
-  return {
-    config, db, pool, keyring, log: opts.log, tenants, tenantService, virgil, reconcile, notifications,
+  const ctx: OwnedAppContext<C> = {
+    config, db, pool, keyring, log: opts.log, tenants, tenantService, virgil, reconcile, notifications, metrics,
     async close() {
       await notifications.close();
       await closeDb();
     },
   };
+  metrics.setSources({
+    groups: (perTenant) => groupFigures(db, perTenant),
+    // Looked up at scrape time: the requester may be replaced after the context is built (tests do).
+    queue: async () => queueProbeOf(ctx.reconcile)?.jobCounts() ?? null,
+  });
+  return ctx;
 }

@@ -27,6 +27,8 @@ export interface ServiceConfig {
   /** The first key seals new values; every key can open values sealed with it. */
   masterKeys: MasterKey[];
   tenantCacheTtlSeconds: number;
+  /** Add a `tenant` label to the webhook, reconcile and group metrics (METRICS_TENANT_LABEL). */
+  metricsTenantLabel: boolean;
 }
 
 export interface ApiConfig extends ServiceConfig {
@@ -80,7 +82,14 @@ function trustProxyFrom(env: Env): TrustProxySetting {
 }
 
 export interface WorkerConfig extends ServiceConfig {
-  worker: { concurrency: number; sweepIntervalMs: number; webhookEventRetentionDays: number };
+  worker: {
+    concurrency: number; sweepIntervalMs: number; webhookEventRetentionDays: number;
+    /** How long the log of webhook deliveries (what operators list) is kept. */
+    webhookDeliveryRetentionHours: number;
+    /** The worker process's own port for /health, /ready and /metrics; null: none. */
+    opsPort: number | null;
+    opsHost: string;
+  };
   /** Drift repair of Twilio tenants: where their REST API is, and how often each tenant is read. */
   twilio: { apiUrl: string; sweepIntervalSeconds: number };
 }
@@ -120,6 +129,14 @@ function int(env: Env, name: string, fallback: number, min: number, max: number)
   const n = Number(raw);
   if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
   return n;
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = str(env, name);
+  if (raw === undefined) return fallback;
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  throw new ConfigError(name, `must be true or false, got "${raw}"`);
 }
 
 function url(env: Env, name: string, protocols: string[]): string | undefined {
@@ -193,6 +210,7 @@ function serviceConfig(env: Env, devDefaults: DevDefaults, opts: { databaseRequi
     virgilApiUrl: url(env, 'VIRGIL_API_URL', ['http:', 'https:'])?.replace(/\/+$/, '') ?? (isProd ? VIRGIL_CLOUD_URL : null),
     masterKeys: masterKeysFrom(env, devDefaults.masterKeys),
     tenantCacheTtlSeconds: int(env, 'TENANT_CACHE_TTL_SECONDS', 300, 1, 86_400),
+    metricsTenantLabel: bool(env, 'METRICS_TENANT_LABEL', false),
   };
 }
 
@@ -238,6 +256,9 @@ function workerSettings(env: Env): Omit<WorkerConfig, keyof ServiceConfig> {
       concurrency: int(env, 'WORKER_CONCURRENCY', 4, 1, 64),
       sweepIntervalMs: int(env, 'OUTBOX_SWEEP_INTERVAL_MS', 5000, 100, 3_600_000),
       webhookEventRetentionDays: int(env, 'WEBHOOK_EVENT_RETENTION_DAYS', 30, 1, 3650),
+      webhookDeliveryRetentionHours: int(env, 'WEBHOOK_DELIVERY_RETENTION_HOURS', 72, 1, 24 * 365),
+      opsPort: str(env, 'WORKER_OPS_PORT') === undefined ? null : int(env, 'WORKER_OPS_PORT', 0, 0, 65535),
+      opsHost: str(env, 'WORKER_OPS_HOST') ?? '127.0.0.1',
     },
     twilio: {
       apiUrl: url(env, 'TWILIO_API_URL', ['http:', 'https:'])?.replace(/\/+$/, '') ?? TWILIO_CONVERSATIONS_URL,

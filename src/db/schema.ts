@@ -84,6 +84,8 @@ export interface GroupsTable {
   last_readd_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   created_at: Timestamp;
   updated_at: Timestamp;
+  /** When the desired state first got ahead of the synced one; kept by a trigger (migrations/0010_operations.sql). */
+  unsynced_since: ColumnType<Date | null, never, never>;
 }
 
 export interface GroupMembersTable {
@@ -140,6 +142,29 @@ export interface TwilioSweepsTable {
   updated_at: Timestamp;
 }
 
+/** The audit trail (migrations/0010_operations.sql): never a secret in `details`. */
+export interface AuditLogTable {
+  id: Generated<string>;
+  occurred_at: Timestamp;
+  actor: string;
+  action: string;
+  tenant_id: string | null;
+  guid: string | null;
+  details: Json<Record<string, unknown>>;
+}
+
+/** One row per webhook delivery to a known tenant (migrations/0010_operations.sql). */
+export interface WebhookDeliveriesTable {
+  id: Generated<string>;
+  tenant_id: string;
+  format: string;
+  trigger: string | null;
+  result: string;
+  status_code: number;
+  event_id: string | null;
+  received_at: TimestampRequired;
+}
+
 export interface Database {
   tenants: TenantsTable;
   groups: GroupsTable;
@@ -147,6 +172,8 @@ export interface Database {
   webhook_events: WebhookEventsTable;
   reconcile_outbox: ReconcileOutboxTable;
   twilio_sweeps: TwilioSweepsTable;
+  audit_log: AuditLogTable;
+  webhook_deliveries: WebhookDeliveriesTable;
 }
 
 export type TenantRow = Selectable<TenantsTable>;

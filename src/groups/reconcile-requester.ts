@@ -20,3 +20,17 @@ export interface ReconcileRequester {
   keysChanged(tenantId: string, uid: string): Promise<void>;
   close(): Promise<void>;
 }
+
+/** A requester's queue as operators see it: readiness and depth. The queue-backed requester is one. */
+export interface QueueProbe {
+  /** Rejects unless the queue backend answers promptly. */
+  ping(): Promise<void>;
+  /** Jobs by state. */
+  jobCounts(): Promise<Record<string, number>>;
+}
+
+/** The requester's queue, when it has one to look into (tests' recording requesters have none). */
+export function queueProbeOf(requester: ReconcileRequester): QueueProbe | null {
+  const candidate = requester as ReconcileRequester & Partial<QueueProbe>;
+  return typeof candidate.ping === 'function' && typeof candidate.jobCounts === 'function' ? candidate as QueueProbe : null;
+}

@@ -8,6 +8,8 @@
  * run in one process) and closes it after the worker.
  */
 import type { AppContext } from '../app/context.js';
+import { workerActor } from '../audit/actions.js';
+import { auditVirgilChange } from '../audit/audit-log.js';
 import type { WorkerConfig } from '../config/config.js';
 import { setServiceCardId } from '../tenants/tenant-repository.js';
 import { OutboxSweeper, type OutboxSweeperOptions } from '../groups/outbox-sweeper.js';
@@ -19,6 +21,8 @@ import { createGroupProcessor, DEFAULT_PENDING_RECHECK_DELAYS_MS } from './proce
 import type { VirgilChangeObserver } from './reconcile.js';
 import { ServiceIdentities } from '../virgil/service-identities.js';
 import { TwilioSweeper, type TwilioSweeperOptions } from './twilio-sweeper.js';
+import { observeVirgilRequests } from '../virgil/request-observer.js';
+import { measuredProcessor } from './run-metrics.js';
 
 export interface StartWorkerOptions {
   /** Parallel jobs in this process (default: config WORKER_CONCURRENCY). */
@@ -55,6 +59,8 @@ export interface RunningWorker {
   readonly queue: ReconcileQueue;
   readonly sweeper: OutboxSweeper;
   readonly twilioSweeper: TwilioSweeper;
+  /** Rejects unless the BullMQ worker is running (readiness). */
+  probe(): Promise<void>;
   /** Graceful stop. `force` abandons running jobs at once (they count as stalled and run again). */
   close(opts?: { force?: boolean }): Promise<void>;
 }
@@ -64,19 +70,27 @@ export async function startWorker(ctx: AppContext<WorkerConfig>, opts: StartWork
   const { queue } = opts;
   queue.useDatabase(ctx.db);
 
+  const virgilApiUrl = opts.virgilApiUrl ?? ctx.virgil.apiUrl;
+  const stopCountingVirgil = observeVirgilRequests(virgilApiUrl, (operation, status, seconds) => ctx.metrics.virgilRequest(operation, status, seconds));
   const identities = new ServiceIdentities({
-    virgilApiUrl: opts.virgilApiUrl ?? ctx.virgil.apiUrl,
+    virgilApiUrl,
     log,
     onCardPublished: (tenantId, cardId) => setServiceCardId(ctx.db, tenantId, cardId),
   });
+  const actor = workerActor();
   const observeVirgilChange: VirgilChangeObserver = async (step, group, uids) => {
     // A re-add names its member (a key change is what an operator investigates); card ids and keys are never logged.
     const detail = step === 'readded' ? { uid: uids[0] } : uids.length > 0 ? { members: uids.length } : {};
     log.info({ tenantId: group.tenantId, guid: group.guid, step, ...detail }, step === 'readded' ? 'member re-added after a key change' : 'virgil group changed');
+    // The change is made: a failed audit write must not undo or repeat it; the log line above stays.
+    await auditVirgilChange(ctx.db, actor, step, group, uids).catch((err: unknown) => {
+      ctx.metrics.auditWriteFailed();
+      log.error({ tenantId: group.tenantId, guid: group.guid, step, err: (err as Error).message }, 'audit entry not written');
+    });
     await opts.observeVirgilChange?.(step, group, uids);
   };
 
-  const processor = createGroupProcessor({
+  const processor = measuredProcessor(createGroupProcessor({
     db: ctx.db,
     pool: ctx.pool,
     log,
@@ -88,7 +102,7 @@ export async function startWorker(ctx: AppContext<WorkerConfig>, opts: StartWork
     lockRetryDelayMs: opts.lockRetryDelayMs ?? 1_000,
     failedRetryAfterMs: opts.failedRetryAfterMs ?? 60_000,
     runTimeoutMs: opts.runTimeoutMs ?? 120_000,
-  });
+  }), ctx.metrics);
 
   const worker = await queue.connection.createWorker(processor, {
     concurrency: opts.concurrency ?? ctx.config.worker.concurrency,
@@ -112,7 +126,9 @@ export async function startWorker(ctx: AppContext<WorkerConfig>, opts: StartWork
     pendingRecheckMs: opts.sweeper?.pendingRecheckMs,
   });
 
-  const retention = new WebhookEventRetention({ db: ctx.db, log, retentionDays: ctx.config.worker.webhookEventRetentionDays });
+  const retention = new WebhookEventRetention({
+    db: ctx.db, log, retentionDays: ctx.config.worker.webhookEventRetentionDays, deliveryRetentionHours: ctx.config.worker.webhookDeliveryRetentionHours,
+  });
 
   const twilioSweeper = new TwilioSweeper({
     db: ctx.db,
@@ -149,10 +165,14 @@ export async function startWorker(ctx: AppContext<WorkerConfig>, opts: StartWork
         }
       }
       await identities.close();
+      stopCountingVirgil();
       log.info('group worker stopped');
     })();
     return closing;
   };
 
-  return { worker, queue, sweeper, twilioSweeper, close };
+  const probe = async () => {
+    if (closing || !worker.isRunning()) throw new Error('the group worker is not running');
+  };
+  return { worker, queue, sweeper, twilioSweeper, probe, close };
 }

@@ -13,8 +13,8 @@ import type { BrowserAsset } from '../../src/demo/bundle.js';
 import type { Teardown } from './virgil-clients.js';
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-/** Screenshots of browser tests (git-ignored). */
-export const SCREENSHOT_DIR = path.resolve('.artifacts/screenshots');
+/** Screenshots of browser tests (git-ignored), like the console test's. */
+export const SCREENSHOT_DIR = path.resolve(process.env.SCREENSHOT_DIR ?? 'test-output/screenshots');
 
 export function chromiumMissing(): string | false {
   return existsSync(CHROMIUM_PATH) ? false : `${CHROMIUM_PATH} is missing (Debian: apt-get install -y chromium)`;

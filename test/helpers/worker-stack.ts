@@ -118,6 +118,18 @@ export async function waitForStatus(h: TestApp, appId: string, guid: string, acc
   }, `group ${guid} status`, timeoutMs);
 }
 
+/**
+ * Waits until no reconcile job waits, runs or is delayed: a group that just showed `synced` may still
+ * have a follow-up run queued (a request that arrived while it ran), which would meet whatever the
+ * test changes next (emulator faults).
+ */
+export async function waitForIdleQueue(stack: Pick<WorkerStack, 'queue'>) {
+  await waitFor(async () => {
+    const counts = await stack.queue.jobCounts();
+    return counts.waiting + counts.active + counts.delayed + counts.prioritized === 0;
+  }, 'the group queue to be idle');
+}
+
 /** An E3Kit client of a tenant's user, getting its Virgil JWT from GET /v1/virgil-jwt like an app would. */
 export async function userClient(t: Teardown, h: TestApp, tenant: OnboardedTenant, uid: string): Promise<EThreeInstance> {
   return createE3Client({

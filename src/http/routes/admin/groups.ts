@@ -10,10 +10,12 @@ import { Type } from '@sinclair/typebox';
 import type { ApiContext } from '../../../app/context.js';
 import { getGroupStatus } from '../../../groups/group-status.js';
 import { requestResync } from '../../../groups/outbox-repository.js';
+import { AUDIT_ACTIONS } from '../../../audit/actions.js';
 import { conflict, notFound } from '../../../lib/errors.js';
 import { ID_PATTERN } from '../../../lib/ids.js';
-import { findTenant } from '../../../tenants/tenant-repository.js';
 import { AppIdParam } from './tenant-schemas.js';
+import { recordAdminAction } from './audit.js';
+import { requireTenant as findRequiredTenant } from './require-tenant.js';
 
 /** The guid rule of every entry point (src/lib/ids.ts). */
 const Guid = Type.String({ pattern: ID_PATTERN.source });
@@ -40,14 +42,10 @@ const ResyncBody = Type.Object({ data: Type.Object({ guid: Type.String(), status
 const groupRoutes: FastifyPluginAsync<{ ctx: ApiContext }> = async (fastify, { ctx }) => {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
 
-  async function requireTenant(appId: string) {
-    const tenant = await findTenant(ctx.db, appId);
-    if (!tenant) throw notFound('TENANT_NOT_FOUND', `Tenant ${appId} does not exist`);
-    return tenant;
-  }
+  const requireTenant = (appId: string) => findRequiredTenant(ctx.db, appId);
 
   app.get('/:appId/groups/:guid', {
-    schema: { params: Params, response: { 200: GroupStatusBody } },
+    schema: { description: 'A group: desired and Virgil members, members pending registration, status, last error.', params: Params, response: { 200: GroupStatusBody } },
   }, async (request) => {
     const { appId, guid } = request.params;
     await requireTenant(appId);
@@ -57,7 +55,7 @@ const groupRoutes: FastifyPluginAsync<{ ctx: ApiContext }> = async (fastify, { c
   });
 
   app.post('/:appId/groups/:guid/resync', {
-    schema: { params: Params, response: { 202: ResyncBody } },
+    schema: { description: 'Reconcile the group now (recorded in the outbox first).', params: Params, response: { 202: ResyncBody } },
   }, async (request, reply) => {
     const { appId, guid } = request.params;
     const tenant = await requireTenant(appId);
@@ -65,6 +63,7 @@ const groupRoutes: FastifyPluginAsync<{ ctx: ApiContext }> = async (fastify, { c
     if (!(await requestResync(ctx.db, appId, guid))) throw notFound('GROUP_NOT_FOUND', `Group ${guid} is not known for tenant ${appId}`);
     // Best effort: if the queue is unreachable, the outbox sweeper enqueues it shortly.
     await ctx.reconcile.request(appId, guid);
+    await recordAdminAction(ctx, request, { action: AUDIT_ACTIONS.groupResyncRequested, tenantId: appId, guid });
     return reply.code(202).send({ data: { guid, status: 'queued' as const } });
   });
 };

@@ -5,7 +5,7 @@
  * `Application/json`). The parser change is encapsulated: other routes keep Fastify's parser.
  * Every route shares one budget of body bytes in flight (../../plugins/body-budget.ts): a body is
  * buffered whole before it can be authenticated, so the budget bounds what senders can make the
- * process hold.
+ * process hold. Every delivery is observed for the metrics and the delivery log (observe.ts).
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { ApiContext } from '../../../app/context.js';
@@ -14,9 +14,11 @@ import { ByteBudget, reserveBodyBytes } from '../../plugins/body-budget.js';
 import cometchatRoute from './cometchat.js';
 import standardRoute from './standard.js';
 import twilioRoute from './twilio.js';
+import { observeWebhooks } from './observe.js';
 
 const webhookRoutes: FastifyPluginAsync<{ ctx: ApiContext }> = async (app, { ctx }) => {
   app.decorateRequest('webhookTenant', null);
+  observeWebhooks(app, ctx);
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: WEBHOOK_BODY_LIMIT_BYTES }, (_request, body, done) => {
     done(null, body);
