@@ -45,6 +45,9 @@ const CreateGroup = Type.Object({
 const MemberChange = Type.Object({ uid: User, member: User }, { additionalProperties: false });
 const Post = Type.Object({ uid: User, ciphertext: Type.String({ maxLength: 70_000 }) }, { additionalProperties: false });
 
+/** Development routes stay out of the API's OpenAPI document. */
+const hidden = (schema: Record<string, unknown> = {}) => ({ schema: { hide: true, ...schema } });
+
 /** The page may load its own script and styles, run E3Kit's WASM, and talk to the API and Virgil. */
 function pageSecurityPolicy(options: DemoChatOptions): string {
   const origins = [options.apiUrl, options.virgilApiUrl].filter((url) => url !== '').map((url) => new URL(url).origin);
@@ -83,47 +86,47 @@ const demoChatRoutes: FastifyPluginAsync<DemoChatOptions> = async (app, options)
     }
   });
 
-  app.get('/', async (_request, reply) => {
+  app.get('/', hidden(), async (_request, reply) => {
     const { script } = await loadBundle();
     const config = { appId: options.appId, apiUrl: options.apiUrl, virgilApiUrl: options.virgilApiUrl, relayUrl: `${DEMO_PREFIX}/relay`, users: DEMO_USERS, pollMs: options.pollMs ?? DEFAULT_POLL_MS };
-    reply.header('content-security-policy', policy);
+    reply.header('content-security-policy', policy).header('referrer-policy', 'no-referrer');
     return send(reply, 'text/html; charset=utf-8', demoPageHtml(config, { script, css: `${DEMO_PREFIX}/demo.css` }));
   });
-  app.get('/demo.css', async (_request, reply) => send(reply, 'text/css; charset=utf-8', DEMO_CSS));
-  app.get('/assets/:file', async (request, reply) => {
+  app.get('/demo.css', hidden(), async (_request, reply) => send(reply, 'text/css; charset=utf-8', DEMO_CSS));
+  app.get('/assets/:file', hidden(), async (request, reply) => {
     const asset = (await loadBundle()).assets.get(`${ASSETS}/${(request.params as { file: string }).file}`);
     if (!asset) return reply.code(404).send({ error: { code: 'DEMO_ASSET_NOT_FOUND', message: 'No such asset' } });
     return send(reply, asset.contentType, asset.body);
   });
 
   // The relay: the chat platform's API as the demo pages use it.
-  app.get('/relay/token', { schema: { querystring: Type.Object({ uid: User }, { additionalProperties: false }) } }, async (request) => ({
+  app.get('/relay/token', hidden({ querystring: Type.Object({ uid: User }, { additionalProperties: false }) }), async (request) => ({
     data: options.callerToken((request.query as { uid: DemoUser }).uid),
   }));
-  app.get('/relay/groups', { schema: { querystring: Type.Object({ uid: User }, { additionalProperties: false }) } }, async (request) => ({
+  app.get('/relay/groups', hidden({ querystring: Type.Object({ uid: User }, { additionalProperties: false }) }), async (request) => ({
     data: relay.groupsOf((request.query as { uid: DemoUser }).uid),
   }));
-  app.post('/relay/groups', { schema: { body: CreateGroup } }, async (request) => {
+  app.post('/relay/groups', hidden({ body: CreateGroup }), async (request) => {
     const body = request.body as Static<typeof CreateGroup>;
     return { data: await relay.createGroup(body.uid, body.name, body.members) };
   });
-  app.post('/relay/groups/:guid/members', { schema: { params: Guid, body: MemberChange } }, async (request) => {
+  app.post('/relay/groups/:guid/members', hidden({ params: Guid, body: MemberChange }), async (request) => {
     const body = request.body as Static<typeof MemberChange>;
     return { data: await relay.addMember(body.uid, (request.params as Static<typeof Guid>).guid, body.member) };
   });
-  app.post('/relay/groups/:guid/kick', { schema: { params: Guid, body: MemberChange } }, async (request) => {
+  app.post('/relay/groups/:guid/kick', hidden({ params: Guid, body: MemberChange }), async (request) => {
     const body = request.body as Static<typeof MemberChange>;
     return { data: await relay.kick(body.uid, (request.params as Static<typeof Guid>).guid, body.member) };
   });
-  app.get('/relay/groups/:guid/messages', { schema: { params: Guid, querystring: Reader } }, async (request) => {
+  app.get('/relay/groups/:guid/messages', hidden({ params: Guid, querystring: Reader }), async (request) => {
     const query = request.query as Static<typeof Reader>;
     return { data: relay.messages(query.uid, (request.params as Static<typeof Guid>).guid, Number(query.after ?? 0)) };
   });
-  app.post('/relay/groups/:guid/messages', { schema: { params: Guid, body: Post } }, async (request) => {
+  app.post('/relay/groups/:guid/messages', hidden({ params: Guid, body: Post }), async (request) => {
     const body = request.body as Static<typeof Post>;
     return { data: relay.post(body.uid, (request.params as Static<typeof Guid>).guid, body.ciphertext) };
   });
-  app.get('/relay/stored', async () => ({ data: relay.stored() }));
+  app.get('/relay/stored', hidden(), async () => ({ data: relay.stored() }));
 };
 
 export default demoChatRoutes;
