@@ -9,7 +9,8 @@
  */
 const LAYERS = [
   'bin', // entry points; may import anything
-  'http', // Fastify apps, plugins, routes, src/http/emulator
+  'http', // Fastify apps, plugins, routes, src/http/emulator, src/http/demo
+  'demo', // the development demo chat: page (browser), relay standing in for the chat platform, esbuild bundling
   'reconcile', // queue, requester implementation, processor, worker (built from app's context)
   'webhooks', // platform adapters, intake
   'app', // the context the HTTP apps and the worker are built from
@@ -28,6 +29,7 @@ const LAYERS = [
   'metrics', // the process's Prometheus registry and the service's metric definitions (prom-client only)
   'local', // loopback servers for development, tests and benchmarks (embedded PostgreSQL, redis-server)
   'lib',
+  'client', // the client library (e2ee-extension/client), bundled for browsers: imports nothing else from src (and only the demo page imports it)
 ];
 
 const layerRules = LAYERS.slice(1).map((layer, i) => ({
@@ -63,6 +65,20 @@ module.exports = {
       to: { path: '^src/webhooks/' },
     },
     ...layerRules, // webhooks -> reconcile is caught by layer-webhooks (reconcile is higher)
+    {
+      name: 'client-only-for-pages',
+      comment: 'The service does not use the client library; only browser code (the demo page) imports it.',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/(client|demo/page)/' },
+      to: { path: '^src/client/' },
+    },
+    {
+      name: 'client-for-browsers',
+      comment: 'src/client runs in browsers and has no dependencies: no Node built-in modules, no packages (E3Kit is passed in).',
+      severity: 'error',
+      from: { path: '^src/client/' },
+      to: { dependencyTypesNot: ['local'] },
+    },
     {
       name: 'not-to-unresolvable',
       comment: 'Every import must resolve (catches a broken .js -> .ts mapping, which would hide edges).',
