@@ -121,7 +121,9 @@ export async function startWorker(ctx: AppContext<WorkerConfig>, opts: StartWork
     maxStalledCount: 3,
     settings: { backoffStrategy: cappedExponentialBackoff(opts.backoff ?? DEFAULT_BACKOFF) },
   });
-  worker.on('error', (err) => log.warn({ err: err.message }, 'group worker error'));
+  // Once closing, the queue backend's connections are going away (PostgreSQL may be stopping right
+  // after): their errors are expected then, and not a sign of trouble.
+  worker.on('error', (err) => (closing ? log.debug({ err: err.message }, 'group worker error while closing') : log.warn({ err: err.message }, 'group worker error')));
   worker.on('failed', (job, err) => {
     if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) log.error({ jobId: job.id, err: err.message }, 'group job gave up');
   });
