@@ -84,7 +84,13 @@ t.test('everything up: ready', async (t) => {
 });
 
 t.test('PostgreSQL down: not ready, alive; ready again once it is back', async (t) => {
+  // A client checked out between two queries (as inside a transaction) when the server goes away
+  // has no listener of the pool's: its connection error must not end the process.
+  const held = await ctx.pool.connect();
+  await held.query('SELECT 1');
   await pg.stop();
+  await t.rejects(held.query('SELECT 1'), 'the held client is no longer usable');
+  held.release();
   const down = await notReady('the API to see the database down');
   t.same(down.body, { error: { code: 'NOT_READY', message: 'Not ready: database unavailable', details: { checks: { database: 'unavailable', queue: 'ok' } } } });
   t.equal((await notReady('the worker to see it', ops)).body.error.details.checks.database, 'unavailable', 'the worker too');
