@@ -78,7 +78,6 @@ export async function requestDriftRepairNow(db: Db, tenantId: string): Promise<v
 export class DriftRepair {
   readonly #opts: DriftRepairOptions;
   readonly #task: PeriodicTask;
-  readonly #abort = new AbortController();
 
   constructor(opts: DriftRepairOptions) {
     this.#opts = opts;
@@ -95,7 +94,6 @@ export class DriftRepair {
   }
 
   async close(): Promise<void> {
-    this.#abort.abort();
     await this.#task.stop();
   }
 
@@ -115,7 +113,7 @@ export class DriftRepair {
        WHERE cometchat_drift_state.next_run_at <= now()
       RETURNING tenant_id, cursor`.execute(this.#opts.db);
     for (const row of rows) {
-      if (this.#abort.signal.aborted) return;
+      if (this.#task.signal.aborted) return;
       await this.#sweepClaimed(row.tenant_id, row.cursor === null ? 0 : Number(row.cursor));
     }
   }
@@ -133,7 +131,7 @@ export class DriftRepair {
       })).where('tenant_id', '=', tenantId).execute();
       if (groupsChanged > 0) log.info({ tenantId, groupsRead, groupsChanged }, 'drift repaired');
     } catch (err) {
-      if (this.#abort.signal.aborted) return;
+      if (this.#task.signal.aborted) return;
       const error = err instanceof DomainError ? { code: err.code, message: err.message } : { code: 'DRIFT_REPAIR_INTERRUPTED', message: (err as Error).message };
       await db.updateTable('cometchat_drift_state').set({ last_run_at: sql<Date>`now()`, last_error: JSON.stringify(error) })
         .where('tenant_id', '=', tenantId).execute().catch(() => {});
@@ -146,7 +144,7 @@ export class DriftRepair {
     const { db, cometchat: clients, batchSize } = this.#opts;
     const tenant = await this.#opts.tenants.get(tenantId);
     if (!tenant?.cometchat) return { groupsRead: 0, groupsChanged: 0, cursor };
-    const client = clients.client(tenant.cometchat, this.#abort.signal);
+    const client = clients.client(tenant.cometchat, this.#task.signal);
     let position: KeysetPosition = { cursor, page: 1 };
     let newest = cursor;
     let groupsRead = 0;
@@ -154,7 +152,7 @@ export class DriftRepair {
     // Groups read in this sweep at or after the cursor: the overlap of the next page lists them again.
     const seen = new Map<string, number | null>();
     for (;;) {
-      if (this.#abort.signal.aborted) break;
+      if (this.#task.signal.aborted) break;
       const page = await listChangedGroups(client, position, clients.perPage);
       const { next } = page;
       const groups = page.groups.filter((g) => !seen.has(g.guid) || seen.get(g.guid) !== g.updatedAt);
@@ -177,7 +175,7 @@ export class DriftRepair {
     }
     // One second back: a group changed within the newest second but listed after this sweep is read next time.
     const final = Math.max(cursor, newest - 1);
-    if (!this.#abort.signal.aborted) await this.#saveCursor(tenantId, final);
+    if (!this.#task.signal.aborted) await this.#saveCursor(tenantId, final);
     return { groupsRead, groupsChanged, cursor: final };
   }
 

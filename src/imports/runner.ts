@@ -71,7 +71,6 @@ export class ImportRunner {
   readonly #opts: ImportRunnerOptions;
   readonly #task: PeriodicTask;
   readonly #running = new Map<string, Promise<void>>();
-  readonly #abort = new AbortController();
 
   constructor(opts: ImportRunnerOptions) {
     this.#opts = opts;
@@ -89,7 +88,7 @@ export class ImportRunner {
 
   /** Starts the imports that are due, up to the concurrency. */
   async poll(): Promise<void> {
-    if (this.#abort.signal.aborted) return;
+    if (this.#task.signal.aborted) return;
     const free = this.#opts.concurrency - this.#running.size;
     if (free <= 0) return;
     for (const id of await runnableImports(this.#opts.db, free + this.#running.size)) {
@@ -103,7 +102,6 @@ export class ImportRunner {
 
   /** Stops taking imports, interrupts the running ones between batches (they resume later). */
   async close(): Promise<void> {
-    this.#abort.abort();
     await this.#task.stop();
     await Promise.all(this.#running.values());
   }
@@ -124,7 +122,7 @@ export class ImportRunner {
         log.info('import completed');
       } catch (err) {
         // Stopping (a shutdown aborts CometChat waits too): the import resumes in the next process.
-        if (err instanceof Stopped || this.#abort.signal.aborted) return;
+        if (err instanceof Stopped || this.#task.signal.aborted) return;
         const error = err instanceof DomainError ? { code: err.code, message: err.message } : { code: 'IMPORT_INTERRUPTED', message: (err as Error).message };
         const transient = !(err instanceof DomainError) || isTransient(err);
         await markImport(db, id, transient
@@ -136,7 +134,7 @@ export class ImportRunner {
   }
 
   #checkStopped(): void {
-    if (this.#abort.signal.aborted) throw new Stopped('stopping');
+    if (this.#task.signal.aborted) throw new Stopped('stopping');
   }
 
   /** Waits while the tenant's reconcile backlog is full (see the top of the file). */
@@ -145,7 +143,7 @@ export class ImportRunner {
     if (await reconcileBacklog(db, record.tenantId, maxBacklog) < maxBacklog) return;
     await markImport(db, record.id, { waitingForWorker: true });
     for (;;) {
-      await sleep(backlogPollMs, this.#abort.signal);
+      await sleep(backlogPollMs, this.#task.signal);
       this.#checkStopped();
       if (await reconcileBacklog(db, record.tenantId, maxBacklog) <= Math.floor(maxBacklog / 2)) break;
     }
@@ -194,7 +192,7 @@ export class ImportRunner {
     const cc = tenant.cometchat;
     if (cc === null) throw unprocessable('COMETCHAT_NOT_CONFIGURED', 'the tenant has no cometchat settings (region and REST API key)');
     const { cometchat: clients, batchSize } = this.#opts;
-    const client = clients.client(cc, this.#abort.signal);
+    const client = clients.client(cc, this.#task.signal);
     const start = record.cursor as { page?: number; total?: number | null; index?: number } | null;
     let position = { page: start?.page ?? 1, total: start?.total ?? null };
     let index = start?.index ?? 0;

@@ -3,6 +3,9 @@
  * never overlap; the first run comes after `firstDelayMs`. A failed run is reported and the next one
  * is scheduled as usual. Timers are unref'd, so a task never keeps a process alive, and stop() waits
  * for a run in progress.
+ *
+ * stop() also aborts `signal`, so a long run (a sweep, an import) can end its requests and waits at
+ * once instead of holding the shutdown up; a task started again gets a fresh signal.
  */
 export interface PeriodicTaskOptions {
   intervalMs: number;
@@ -16,14 +19,21 @@ export class PeriodicTask {
   #timer: NodeJS.Timeout | null = null;
   #running: Promise<unknown> | null = null;
   #stopped = true;
+  #abort = new AbortController();
 
   constructor(opts: PeriodicTaskOptions) {
     this.#opts = opts;
   }
 
+  /** Aborted by stop(), with the reason given there. */
+  get signal(): AbortSignal {
+    return this.#abort.signal;
+  }
+
   start(): void {
     if (!this.#stopped) return;
     this.#stopped = false;
+    if (this.#abort.signal.aborted) this.#abort = new AbortController();
     this.#schedule(this.#opts.firstDelayMs ?? this.#opts.intervalMs);
   }
 
@@ -41,8 +51,9 @@ export class PeriodicTask {
     this.#timer.unref();
   }
 
-  async stop(): Promise<void> {
+  async stop(reason?: unknown): Promise<void> {
     this.#stopped = true;
+    this.#abort.abort(reason);
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
     await this.#running?.catch(() => {});

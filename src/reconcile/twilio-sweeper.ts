@@ -67,9 +67,6 @@ class Stopped extends Error {}
 export class TwilioSweeper {
   readonly #opts: TwilioSweeperOptions;
   readonly #task: PeriodicTask;
-  #stopped = false;
-  /** Aborts Twilio requests and retry waits when the worker stops. */
-  #abort = new AbortController();
 
   constructor(opts: TwilioSweeperOptions) {
     this.#opts = opts;
@@ -83,16 +80,12 @@ export class TwilioSweeper {
   }
 
   start(): void {
-    this.#stopped = false;
-    if (this.#abort.signal.aborted) this.#abort = new AbortController();
     this.#task.start();
   }
 
   async stop(): Promise<void> {
     // Also ends a sweep in progress (a request, a retry wait); its tenant is handed back.
-    this.#stopped = true;
-    this.#abort.abort(new Stopped());
-    await this.#task.stop();
+    await this.#task.stop(new Stopped());
   }
 
   /** Sweeps every tenant that is due, one after another; returns how many. */
@@ -100,7 +93,7 @@ export class TwilioSweeper {
     const { db, intervalMs } = this.#opts;
     await ensureTwilioSweeps(db);
     let swept = 0;
-    while (!this.#stopped) {
+    while (!this.#task.signal.aborted) {
       const claim = await claimDueTwilioSweep(db, intervalMs);
       if (!claim) break;
       await this.#sweepClaimed(claim);
@@ -122,7 +115,7 @@ export class TwilioSweeper {
       await recordTwilioSweepDone(db, claim.tenantId, { result, serviceSid: twilio.conversationsServiceSid });
       log.info({ tenant: claim.tenantId, ...result }, 'twilio sweep finished');
     } catch (err) {
-      const stopped = this.#stopped;
+      const stopped = this.#task.signal.aborted;
       const error = stopped ? null : err instanceof DomainError
         ? { code: err.code, message: err.message }
         : { code: 'TWILIO_SWEEP_FAILED', message: (err as Error).message };
@@ -137,7 +130,7 @@ export class TwilioSweeper {
     const service = twilio.conversationsServiceSid;
     const client = new TwilioConversationsClient({
       baseUrl: this.#opts.apiUrl, username: twilio.apiKeySid, password: twilio.apiKeySecret,
-      retry: this.#opts.retry, sleep: this.#opts.sleep, random: this.#opts.random, signal: this.#abort.signal,
+      retry: this.#opts.retry, sleep: this.#opts.sleep, random: this.#opts.random, signal: this.#task.signal,
     });
 
     const known = new Set((await liveGroupGuids(db, tenant.appId)).filter(isConversationSid));
@@ -178,6 +171,6 @@ export class TwilioSweeper {
   }
 
   #checkStopped(): void {
-    if (this.#stopped) throw new Stopped();
+    if (this.#task.signal.aborted) throw new Stopped();
   }
 }
