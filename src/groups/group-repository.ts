@@ -99,6 +99,8 @@ export interface GroupSnapshot {
   /** Members re-added after a key change, and when that last happened. */
   keyChanges: number;
   lastReAddAt: Date | null;
+  /** An operator asked for a run that reads the group from Virgil itself (resync). */
+  reload: boolean;
 }
 
 /** The group's snapshot (the admin status view and the worker both read through it), or null. */
@@ -106,11 +108,12 @@ export async function readGroupSnapshot(db: Executor, tenantId: string, guid: st
   const { rows } = await sql<{
     identity: string; owner_uid: string | null; deleted: boolean; desired_version: string; status: GroupStatus;
     virgil_members: string[]; pending_registration: string[]; attempts: number; last_error: GroupError | null;
-    updated_at: Date; membership_version: string; key_changes: number; last_readd_at: Date | null;
+    updated_at: Date; membership_version: string; key_changes: number; last_readd_at: Date | null; reload: boolean;
     members: Array<{ uid: string; card: string | null }>;
   }>`
     SELECT g.identity, g.owner_uid, g.deleted, g.desired_version, g.status, g.virgil_members, g.pending_registration,
            g.attempts, g.last_error, g.updated_at, g.membership_version, g.key_changes, g.last_readd_at,
+           EXISTS (SELECT 1 FROM reconcile_outbox o WHERE o.tenant_id = g.tenant_id AND o.guid = g.guid AND o.reload) AS reload,
            COALESCE((SELECT json_agg(json_build_object('uid', m.uid, 'card', m.card_id)) FROM group_members m
                       WHERE m.tenant_id = g.tenant_id AND m.guid = g.guid
                         AND m.is_member AND m.changed_at >= g.lifecycle_at), '[]') AS members
@@ -137,6 +140,7 @@ export async function readGroupSnapshot(db: Executor, tenantId: string, guid: st
     membershipVersion: String(row.membership_version),
     keyChanges: row.key_changes,
     lastReAddAt: row.last_readd_at,
+    reload: row.reload,
   };
 }
 

@@ -4,8 +4,14 @@
  * and admin code depend on this contract and not on the queue.
  */
 export interface ReconcileRequester {
-  /** Enqueue a reconcile of one group. Call only after the desired state has committed. */
+  /**
+   * Enqueue a reconcile of one group. Call only after the desired state has committed. Never
+   * rejects: when the queue cannot be reached, the group's outbox row is marked as not handed over
+   * (see outbox-repository.ts), so the sweeper's next pass enqueues it.
+   */
   request(tenantId: string, guid: string): Promise<void>;
+  /** request() for several groups at once (one round trip to the queue). */
+  requestMany(targets: ReadonlyArray<{ tenant_id: string; guid: string }>): Promise<void>;
   /**
    * A user just asked for a Virgil JWT: groups where they are pending registration get retried
    * soon, and (at most once a minute per user) their card is compared with the cards their groups

@@ -50,7 +50,7 @@ export async function recordGroupEvent(
         bumpVersion: applied.desiredChanged && !created,
       });
     }
-    if (desiredChanged) await requestReconcile(trx, tenantId, event.guid);
+    if (desiredChanged) await requestReconcile(trx, tenantId, event.guid, true);
     return { status: 'accepted', desiredChanged };
   });
 }

@@ -1,32 +1,36 @@
 /**
  * Each tenant's service identity as an E3Kit client: the Virgil identity that creates and owns every
- * group of the tenant. One EThree instance per tenant per process, built on first use and rebuilt
- * when the tenant's config_version changes (an APP_KEY rotation changes how its tokens are signed).
+ * group of the tenant. A worker keeps at most `maxInstances` of them (least recently used closed
+ * first, rebuilt on demand), and rebuilds one when the tenant's config_version changes (an APP_KEY
+ * rotation changes how its tokens are signed).
  *
  *  - Tokens: Virgil JWTs for the service identity, signed with the tenant's APP_KEY.
  *  - Private key: SealedServiceKeyStorage, opened from the tenant's sealed value (nothing on disk).
- *  - Group storage: E3Kit insists on a LevelDB directory; each instance gets its own directory
- *    under a per-process temporary folder (LevelDB allows one handle per directory per process),
- *    removed on close. It holds only a cache of group tickets; Keyknox is the source of truth.
+ *  - Group storage: a bounded in-memory store per instance (group-store.ts): no folder, no file
+ *    descriptor. Keyknox is the source of truth. A failure of the store fails the run using it
+ *    (GROUP_STORAGE_FAILED, retried) and the instance is dropped, never the process.
  *  - apiUrl: omitted for Virgil Cloud (E3Kit then verifies Virgil's card signatures), set for any
  *    other URL (the emulator), where self-signatures are re-enabled.
+ *  - What saves Virgil calls between runs: the service identity's own card (found once per
+ *    instance, in the same search as the members' cards), and the last few groups it worked on as
+ *    that run left them, reused by the next run of the group when nothing changed on Virgil since
+ *    (the caller checks the group's membership version; see reconcile.ts).
  *
  * The caller hands in the tenant it already looked up (the tenant directory's runtime fits
  * ServiceIdentityTenant), so a reconcile run reads its tenant once. Uses are leased: an instance
- * retired by a config change is closed once its last job is done.
+ * retired (evicted or replaced) is closed once its last job is done.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import type { Logger } from 'pino';
 import { DomainError, misconfigured } from '../lib/errors.js';
-import { closeGroupStorage, enableSelfSignatureVerification, loadE3kit, type EThreeInstance } from './e3kit-runtime.js';
+import { Lru } from '../lib/lru.js';
+import { closeGroupStorage, createEThree, enableSelfSignatureVerification, type EThreeInstance, type GroupStorageBackend } from './e3kit-runtime.js';
 import { VIRGIL_CLOUD_URL } from './cards.js';
+import { DEFAULT_GROUP_STORE_BYTES, MemoryGroupStore } from './group-store.js';
 import { SealedServiceKeyStorage } from './key-storage.js';
 
 export type EThree = EThreeInstance;
 export type VirgilCard = Parameters<EThree['loadGroup']>[1];
+export type VirgilGroup = Awaited<ReturnType<EThree['loadGroup']>>;
 
 /** What a service identity is built from (src/tenants' TenantRuntime has these). */
 export interface ServiceIdentityTenant {
@@ -45,6 +49,14 @@ export interface ServiceIdentity {
   readonly eThree: EThree;
   /** The service identity's own card (published if it is missing on Virgil). */
   ownCard(): Promise<VirgilCard>;
+  /** Whether the own card is known already (else the caller can search it with other cards). */
+  readonly ownCardKnown: boolean;
+  /** The own card from the cards a search found for the service identity (publishes it if none matches). */
+  ownCardFrom(found: VirgilCard[]): Promise<VirgilCard>;
+  /** The group as this instance's last run of it left it, if that run recorded `version` as the result. */
+  keptGroup(groupId: string, version: string): VirgilGroup | null;
+  keepGroup(groupId: string, group: VirgilGroup, version: string): void;
+  forgetGroup(groupId: string): void;
 }
 
 export interface ServiceIdentitiesOptions {
@@ -52,7 +64,17 @@ export interface ServiceIdentitiesOptions {
   log: Logger;
   /** Records the card id after the worker (re)published a missing service card. */
   onCardPublished(tenantId: string, cardId: string): Promise<void>;
+  /** Instances kept open at most; the least recently used is closed first (default 1,000). */
+  maxInstances?: number;
+  /** Bytes of E3Kit's local group copies per instance (default 64 KiB). */
+  groupStoreBytes?: number;
+  /** Builds an instance's group store (default: a MemoryGroupStore of groupStoreBytes). */
+  groupStore?: () => GroupStorageBackend;
 }
+
+export const DEFAULT_MAX_SERVICE_IDENTITIES = 1_000;
+/** Groups an instance keeps as its last run left them. */
+const KEPT_GROUPS_PER_INSTANCE = 16;
 
 interface Entry {
   configVersion: number;
@@ -64,13 +86,29 @@ interface Entry {
 /** How long a retired instance stays open after its last use (E3Kit writes its cache without awaiting). */
 const RETIRE_GRACE_MS = 2_000;
 
+/** The local group store failed: the run that used it fails (transient), the instance is rebuilt. */
+export class GroupStorageError extends DomainError {
+  constructor(cause: Error) {
+    super('unavailable', 'GROUP_STORAGE_FAILED', `E3Kit's local group storage failed: ${cause.message}`);
+  }
+}
+
 export class ServiceIdentities {
+  /** In order of use, least recent first. */
   readonly #entries = new Map<string, Entry>();
   readonly #closing = new Set<Promise<void>>();
-  #baseDir: string | null = null;
+  readonly #maxInstances: number;
   #closed = false;
 
-  constructor(private readonly opts: ServiceIdentitiesOptions) {}
+  constructor(private readonly opts: ServiceIdentitiesOptions) {
+    this.#maxInstances = opts.maxInstances ?? DEFAULT_MAX_SERVICE_IDENTITIES;
+    if (!Number.isInteger(this.#maxInstances) || this.#maxInstances < 1) throw new RangeError('maxInstances must be a positive integer');
+  }
+
+  /** Instances open now (in use or kept). */
+  get size(): number {
+    return this.#entries.size;
+  }
 
   /** Runs `fn` with the tenant's service identity; the instance is not closed while `fn` runs. */
   async use<T>(tenant: ServiceIdentityTenant, fn: (svc: ServiceIdentity) => Promise<T>): Promise<T> {
@@ -81,24 +119,45 @@ export class ServiceIdentities {
       this.#retire(tenantId, entry);
       entry = undefined;
     }
-    if (!entry) {
+    if (entry) {
+      // Most recently used now.
+      this.#entries.delete(tenantId);
+      this.#entries.set(tenantId, entry);
+    } else {
       const created: Entry = { configVersion: tenant.configVersion, leases: 0, retired: false, ready: this.#build(tenant) };
       created.ready.catch(() => { if (this.#entries.get(tenantId) === created) this.#entries.delete(tenantId); });
       this.#entries.set(tenantId, created);
       entry = created;
+      this.#evictBeyondBound();
     }
     entry.leases++;
+    let instance: Instance | undefined;
     try {
-      const instance = await entry.ready;
-      return await fn(instance);
+      instance = await entry.ready;
+      const value = await fn(instance);
+      const failed = instance.takeStorageError();
+      if (failed) throw new GroupStorageError(failed);
+      return value;
     } finally {
+      instance?.takeStorageError(); // after a failed run too
       entry.leases--;
+      // A store that failed once is not trusted again: the next use builds a fresh instance.
+      if (instance?.storageFailed && !entry.retired) this.#retire(tenantId, entry);
       if (entry.retired && entry.leases === 0) this.#closeLater(entry);
     }
   }
 
+  /** Closes the least recently used instances nobody is using, down to the bound. */
+  #evictBeyondBound() {
+    if (this.#entries.size <= this.#maxInstances) return;
+    for (const [tenantId, entry] of this.#entries) {
+      if (this.#entries.size <= this.#maxInstances) break;
+      if (entry.leases === 0) this.#retire(tenantId, entry);
+    }
+  }
+
   #retire(tenantId: string, entry: Entry) {
-    this.#entries.delete(tenantId);
+    if (this.#entries.get(tenantId) === entry) this.#entries.delete(tenantId);
     entry.retired = true;
     if (entry.leases === 0) this.#closeLater(entry);
   }
@@ -111,22 +170,15 @@ export class ServiceIdentities {
     this.#closing.add(closing);
   }
 
-  #groupStorageDir(tenantId: string, identity: string): string {
-    this.#baseDir ??= mkdtempSync(path.join(tmpdir(), 'e2ee-group-cache-'));
-    const name = createHash('sha256').update(`${tenantId}\0${identity}`).digest('hex').slice(0, 24);
-    return path.join(this.#baseDir, `${name}-${randomBytes(4).toString('hex')}`);
-  }
-
   async #build(tenant: ServiceIdentityTenant): Promise<Instance> {
-    const e3kit = await loadE3kit();
     const { appId: tenantId, serviceIdentity: identity, jwtSigner: signer, configVersion } = tenant;
     const privateKey = async () => openServiceKey(tenant);
-    const keyStorage = new SealedServiceKeyStorage(identity, privateKey);
-    const groupStorageName = this.#groupStorageDir(tenantId, identity);
     const apiUrl = this.opts.virgilApiUrl;
-    const eThree = await e3kit.EThree.initialize(async () => signer.sign(identity).token, {
-      keyEntryStorage: keyStorage,
-      groupStorageName,
+    const storageErrors: Error[] = [];
+    const eThree = await createEThree(identity, async () => signer.sign(identity).token, {
+      keyEntryStorage: new SealedServiceKeyStorage(identity, privateKey),
+      groupStore: this.opts.groupStore?.() ?? new MemoryGroupStore(this.opts.groupStoreBytes ?? DEFAULT_GROUP_STORE_BYTES),
+      onStorageError: (err) => storageErrors.push(err),
       // Left unset for Virgil Cloud: E3Kit then uses its built-in URL and verifies Virgil's card
       // signatures; any other URL (the emulator) turns those checks off.
       ...(apiUrl === VIRGIL_CLOUD_URL ? {} : { apiUrl }),
@@ -134,21 +186,19 @@ export class ServiceIdentities {
     if (apiUrl !== VIRGIL_CLOUD_URL) enableSelfSignatureVerification(eThree);
     this.opts.log.info({ tenantId, configVersion }, 'service identity ready');
     return new Instance({
-      tenantId, identity, configVersion, eThree, groupStorageName, privateKey,
+      tenantId, identity, configVersion, eThree, privateKey, storageErrors,
       onCardPublished: (cardId) => this.opts.onCardPublished(tenantId, cardId),
       log: this.opts.log,
     });
   }
 
-  /** Closes every instance (after the jobs using them finished) and removes the group caches. */
+  /** Closes every instance (after the jobs using them finished). */
   async close(): Promise<void> {
     this.#closed = true;
     const entries = [...this.#entries.values()];
     this.#entries.clear();
     await Promise.all(entries.map((entry) => entry.ready.then((instance) => instance.close(), () => {})));
     await Promise.all([...this.#closing]);
-    if (this.#baseDir) rmSync(this.#baseDir, { recursive: true, force: true });
-    this.#baseDir = null;
   }
 }
 
@@ -168,9 +218,11 @@ class Instance implements ServiceIdentity {
   readonly configVersion: number;
   readonly eThree: EThree;
   #card: Promise<VirgilCard> | null = null;
+  readonly #groups = new Lru<string, { group: VirgilGroup; version: string }>(KEPT_GROUPS_PER_INSTANCE);
+  storageFailed = false;
 
   constructor(private readonly opts: {
-    tenantId: string; identity: string; configVersion: number; eThree: EThree; groupStorageName: string;
+    tenantId: string; identity: string; configVersion: number; eThree: EThree; storageErrors: Error[];
     privateKey: () => Promise<string>; onCardPublished: (cardId: string) => Promise<void>; log: Logger;
   }) {
     this.tenantId = opts.tenantId;
@@ -179,15 +231,53 @@ class Instance implements ServiceIdentity {
     this.eThree = opts.eThree;
   }
 
+  /** The first local storage failure since the last call (the instance is not used again after one). */
+  takeStorageError(): Error | undefined {
+    const [first] = this.opts.storageErrors.splice(0);
+    if (first) {
+      this.storageFailed = true;
+      this.#groups.clear();
+      this.opts.log.warn({ tenantId: this.tenantId, err: first.message }, 'local group storage failed; the service identity is rebuilt');
+    }
+    return first;
+  }
+
+  get ownCardKnown(): boolean {
+    return this.#card !== null;
+  }
+
   ownCard(): Promise<VirgilCard> {
-    this.#card ??= this.#findOrPublishCard().catch((err) => {
-      this.#card = null;
-      throw err;
-    });
+    this.#card ??= this.#remember(this.#findOrPublishCard());
     return this.#card;
   }
 
-  async #findOrPublishCard(): Promise<VirgilCard> {
+  ownCardFrom(found: VirgilCard[]): Promise<VirgilCard> {
+    this.#card ??= this.#remember(this.#findOrPublishCard(found));
+    return this.#card;
+  }
+
+  keptGroup(groupId: string, version: string): VirgilGroup | null {
+    const kept = this.#groups.get(groupId);
+    return kept && kept.version === version ? kept.group : null;
+  }
+
+  keepGroup(groupId: string, group: VirgilGroup, version: string): void {
+    this.#groups.set(groupId, { group, version });
+  }
+
+  forgetGroup(groupId: string): void {
+    this.#groups.delete(groupId);
+  }
+
+  #remember(finding: Promise<VirgilCard>): Promise<VirgilCard> {
+    const card = finding.catch((err) => {
+      if (this.#card === card) this.#card = null;
+      throw err;
+    });
+    return card;
+  }
+
+  async #findOrPublishCard(alreadyFound?: VirgilCard[]): Promise<VirgilCard> {
     const { eThree } = this;
     const crypto = eThree.virgilCrypto;
     const privateKey = crypto.importPrivateKey({ value: await this.opts.privateKey(), encoding: 'base64' });
@@ -195,7 +285,7 @@ class Instance implements ServiceIdentity {
     const ours = crypto.exportPublicKey(publicKey).toString('base64');
     const matching = (cards: VirgilCard[]) => cards.find((card) => crypto.exportPublicKey(card.publicKey).toString('base64') === ours);
 
-    let cards = await eThree.cardManager.searchCards(this.identity);
+    let cards = alreadyFound ?? await eThree.cardManager.searchCards(this.identity);
     if (cards.length === 0) {
       // Normally published at onboarding; tenants onboarded before that (or whose publish failed)
       // get it here, with the stored key pair (E3Kit would otherwise generate a new key).
@@ -210,9 +300,9 @@ class Instance implements ServiceIdentity {
     return card;
   }
 
-  /** Closes the LevelDB handle and removes its directory. */
+  /** Drops what it kept and closes E3Kit's local group storage. */
   async close(): Promise<void> {
-    await closeGroupStorage(this.eThree);
-    rmSync(this.opts.groupStorageName, { recursive: true, force: true });
+    this.#groups.clear();
+    await closeGroupStorage(this.eThree).catch(() => {});
   }
 }

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { Db } from '../db/database.js';
 import type { GroupEvent } from '../groups/group-event.js';
 import { recordGroupEvent } from '../groups/record-event.js';
+import { markNotEnqueued } from '../groups/outbox-repository.js';
 import type { ReconcileRequester } from '../groups/reconcile-requester.js';
 
 export interface IntakeResult {
@@ -27,6 +28,7 @@ export async function acceptGroupEvent(
       await deps.reconcile.request(tenant.appId, event.guid);
     } catch (err) {
       deps.log.warn({ tenant: tenant.appId, err: (err as Error).message }, 'reconcile request failed; the outbox sweeper will retry');
+      await markNotEnqueued(deps.db, [{ tenant_id: tenant.appId, guid: event.guid }]).catch(() => {});
     }
   }
   return { status: result.status, eventId: event.key };

@@ -62,7 +62,7 @@ const groupRoutes: FastifyPluginAsync<{ ctx: ApiContext }> = async (fastify, { c
     const { appId, guid } = request.params;
     const tenant = await requireTenant(appId);
     if (tenant.status !== 'active') throw conflict('TENANT_DISABLED', `Tenant ${appId} is disabled; its groups are not reconciled`);
-    if (!(await requestResync(ctx.db, appId, guid))) throw notFound('GROUP_NOT_FOUND', `Group ${guid} is not known for tenant ${appId}`);
+    if (!(await requestResync(ctx.db, appId, guid, true))) throw notFound('GROUP_NOT_FOUND', `Group ${guid} is not known for tenant ${appId}`);
     // Best effort: if the queue is unreachable, the outbox sweeper enqueues it shortly.
     await ctx.reconcile.request(appId, guid);
     return reply.code(202).send({ data: { guid, status: 'queued' as const } });
