@@ -17,7 +17,7 @@
  *
  * `tsx bench/worker-latency.ts` prints the table; `runWorkerBench()` returns the rows.
  * Settings: BENCH_WORKER_GROUPS (default 50), BENCH_WORKER_LARGE_GROUPS (default 3),
- * WORKER_CONCURRENCY (default 4).
+ * WORKER_CONCURRENCY (default 32, the worker's default).
  */
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
@@ -73,7 +73,7 @@ function percentile(sorted: number[], p: number): number {
 export async function runWorkerBench(opts: { groups?: number; concurrency?: number } = {}): Promise<{ rows: WorkerBenchRow[]; readdCalls: Record<string, number> }> {
   const groupCount = opts.groups ?? Number(process.env.BENCH_WORKER_GROUPS ?? 50);
   const largeCount = Number(process.env.BENCH_WORKER_LARGE_GROUPS ?? 3);
-  const concurrency = opts.concurrency ?? Number(process.env.WORKER_CONCURRENCY ?? 4);
+  const concurrency = opts.concurrency ?? Number(process.env.WORKER_CONCURRENCY ?? 32);
   const redisBin = findRedisServer();
   if (!redisBin) throw new Error('redis-server is not installed (Debian/Ubuntu: apt-get install -y redis-server)');
 

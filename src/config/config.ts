@@ -243,7 +243,7 @@ function workerSettings(env: Env): Omit<WorkerConfig, keyof ServiceConfig> {
   return {
     worker: {
       concurrency,
-      tenantConcurrency: int(env, 'WORKER_TENANT_CONCURRENCY', Math.ceil(concurrency / 2), 1, 512),
+      tenantConcurrency: int(env, 'WORKER_TENANT_CONCURRENCY', Math.max(1, Math.ceil((concurrency * 3) / 4)), 1, 512),
       serviceIdentities: int(env, 'WORKER_SERVICE_IDENTITIES', 1_000, 1, 1_000_000),
       sweepIntervalMs: int(env, 'OUTBOX_SWEEP_INTERVAL_MS', 5000, 100, 3_600_000),
       webhookEventRetentionDays: int(env, 'WEBHOOK_EVENT_RETENTION_DAYS', 30, 1, 3650),

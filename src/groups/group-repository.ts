@@ -20,32 +20,81 @@ type Executor = Db | Transaction<Database>;
 /** Sent when a run records members who were not pending before (see pending-registrations.ts). */
 export const PENDING_REGISTRATION_CHANNEL = 'pending_registration';
 
+export interface GroupKey { tenantId: string; guid: string }
+/** A map key for a group (NUL cannot occur in ids). */
+export const groupKey = (g: GroupKey): string => `${g.tenantId}\0${g.guid}`;
+
 /**
- * Locks the group's row and returns its registers, inserting the row first when the group is new:
- * a live group no create or delete has decided yet. A concurrent first sight waits on our insert,
- * then finds the row and locks it. `created` tells whether this call inserted it.
+ * Locks the groups' rows and returns their registers, inserting the rows first for groups that are
+ * new: live groups no create or delete has decided yet. Rows are locked in one order (tenant, guid)
+ * in every transaction, so two batches never wait for each other in a cycle. A concurrent first
+ * sight waits on our insert, then finds the row and locks it. `created`: this call inserted it.
  */
+export async function lockGroupsRegisters(
+  trx: Transaction<Database>, groups: ReadonlyArray<GroupKey & { identity: () => string }>,
+): Promise<Map<string, { registers: GroupRegisters; created: boolean }>> {
+  const byKey = new Map(groups.map((g) => [groupKey(g), g]));
+  const sorted = [...byKey.values()].sort((a, b) => (a.tenantId === b.tenantId ? (a.guid < b.guid ? -1 : 1) : a.tenantId < b.tenantId ? -1 : 1));
+  const lock = async (targets: typeof sorted) => {
+    const { rows } = await sql<{ tenant_id: string; guid: string; deleted: boolean; lifecycle_at: Date; owner_uid: string | null; owner_at: Date | null }>`
+      SELECT g.tenant_id, g.guid, g.deleted, g.lifecycle_at, g.owner_uid, g.owner_at
+        FROM groups g JOIN unnest(${sql.val(targets.map((t) => t.tenantId))}::text[], ${sql.val(targets.map((t) => t.guid))}::text[]) AS k(tenant_id, guid)
+          ON g.tenant_id = k.tenant_id AND g.guid = k.guid
+       ORDER BY g.tenant_id, g.guid
+         FOR UPDATE OF g`.execute(trx);
+    return rows;
+  };
+  const result = new Map<string, { registers: GroupRegisters; created: boolean }>();
+  const take = (rows: Awaited<ReturnType<typeof lock>>, created: Set<string>) => {
+    for (const row of rows) {
+      const key = groupKey({ tenantId: row.tenant_id, guid: row.guid });
+      result.set(key, { registers: { deleted: row.deleted, lifecycleAt: row.lifecycle_at, ownerUid: row.owner_uid, ownerAt: row.owner_at }, created: created.has(key) });
+    }
+  };
+  take(await lock(sorted), new Set());
+  const missing = sorted.filter((g) => !result.has(groupKey(g)));
+  if (missing.length > 0) {
+    const inserted = await trx.insertInto('groups')
+      .values(missing.map((g) => ({ tenant_id: g.tenantId, guid: g.guid, identity: g.identity(), lifecycle_at: NEVER })))
+      .onConflict((oc) => oc.columns(['tenant_id', 'guid']).doNothing())
+      .returning(['tenant_id', 'guid'])
+      .execute();
+    take(await lock(missing), new Set(inserted.map((r) => groupKey({ tenantId: r.tenant_id, guid: r.guid }))));
+    if (missing.some((g) => !result.has(groupKey(g)))) throw new Error('group row vanished while being locked');
+  }
+  return result;
+}
+
+/** lockGroupsRegisters for one group. */
 export async function lockGroupRegisters(
   trx: Transaction<Database>, tenantId: string, guid: string, identity: () => string,
 ): Promise<{ registers: GroupRegisters; created: boolean }> {
-  const lock = () => trx.selectFrom('groups')
-    .select(['deleted', 'lifecycle_at', 'owner_uid', 'owner_at'])
-    .where('tenant_id', '=', tenantId).where('guid', '=', guid)
-    .forUpdate()
-    .executeTakeFirst();
-  let row = await lock();
-  let created = false;
-  if (!row) {
-    const inserted = await trx.insertInto('groups')
-      .values({ tenant_id: tenantId, guid, identity: identity(), lifecycle_at: NEVER })
-      .onConflict((oc) => oc.columns(['tenant_id', 'guid']).doNothing())
-      .returning('guid')
-      .executeTakeFirst();
-    created = inserted !== undefined;
-    row = await lock();
-    if (!row) throw new Error('group row vanished while being locked');
-  }
-  return { registers: { deleted: row.deleted, lifecycleAt: row.lifecycle_at, ownerUid: row.owner_uid, ownerAt: row.owner_at }, created };
+  return (await lockGroupsRegisters(trx, [{ tenantId, guid, identity }])).get(groupKey({ tenantId, guid }))!;
+}
+
+export interface GroupRegistersWrite extends GroupKey {
+  registers: GroupRegisters;
+  /** The group waits for a run again (status pending). */
+  desiredChanged: boolean;
+  /** Versions the desired state moved on by (a freshly inserted row already carries version 1 for its first state). */
+  versionBumps: number;
+}
+
+/** Writes the registers of several groups, in one statement. */
+export async function writeGroupsRegisters(trx: Transaction<Database>, writes: readonly GroupRegistersWrite[]): Promise<void> {
+  if (writes.length === 0) return;
+  const col = <T>(f: (w: GroupRegistersWrite) => T) => sql.val(writes.map(f));
+  await sql`
+    UPDATE groups g SET deleted = w.deleted, lifecycle_at = w.lifecycle_at, owner_uid = w.owner_uid, owner_at = w.owner_at,
+           updated_at = now(),
+           status = CASE WHEN w.desired_changed THEN 'pending' ELSE g.status END,
+           desired_version = g.desired_version + w.bumps
+      FROM unnest(${col((w) => w.tenantId)}::text[], ${col((w) => w.guid)}::text[], ${col((w) => w.registers.deleted)}::boolean[],
+                  ${col((w) => w.registers.lifecycleAt.toISOString())}::timestamptz[], ${col((w) => w.registers.ownerUid)}::text[],
+                  ${col((w) => w.registers.ownerAt?.toISOString() ?? null)}::timestamptz[], ${col((w) => w.desiredChanged)}::boolean[],
+                  ${col((w) => w.versionBumps)}::bigint[])
+           AS w(tenant_id, guid, deleted, lifecycle_at, owner_uid, owner_at, desired_changed, bumps)
+     WHERE g.tenant_id = w.tenant_id AND g.guid = w.guid`.execute(trx);
 }
 
 /**
@@ -56,18 +105,7 @@ export async function lockGroupRegisters(
 export async function writeGroupRegisters(
   trx: Transaction<Database>, tenantId: string, guid: string, g: GroupRegisters, opts: { desiredChanged: boolean; bumpVersion: boolean },
 ): Promise<void> {
-  await trx.updateTable('groups')
-    .set({
-      deleted: g.deleted,
-      lifecycle_at: g.lifecycleAt,
-      owner_uid: g.ownerUid,
-      owner_at: g.ownerAt,
-      updated_at: sql`now()`,
-      ...(opts.desiredChanged ? { status: 'pending' as const } : {}),
-      ...(opts.bumpVersion ? { desired_version: sql<string>`desired_version + 1` } : {}),
-    })
-    .where('tenant_id', '=', tenantId).where('guid', '=', guid)
-    .execute();
+  await writeGroupsRegisters(trx, [{ tenantId, guid, registers: g, desiredChanged: opts.desiredChanged, versionBumps: opts.bumpVersion ? 1 : 0 }]);
 }
 
 /** One group as recorded: its row and the members it desires now, read in one statement. */
@@ -160,16 +198,19 @@ export interface VirgilChange {
  */
 export async function recordVirgilChange(db: Db, tenantId: string, guid: string, change: VirgilChange = {}): Promise<void> {
   const reAdded = change.reAdded ?? 0;
-  await db.transaction().execute(async (trx) => {
-    await trx.updateTable('groups')
-      .set((eb) => ({
-        membership_version: sql<string>`membership_version + 1`,
-        ...(reAdded > 0 ? { key_changes: eb('key_changes', '+', reAdded), last_readd_at: sql<Date>`now()` } : {}),
-      }))
-      .where('tenant_id', '=', tenantId).where('guid', '=', guid)
-      .execute();
-    await recordMemberCards(trx, tenantId, guid, change.cards ?? []);
-  });
+  const cards = change.cards ?? [];
+  // One statement (one round trip, atomic): the group row first, then its members, as every writer.
+  await sql`
+    WITH changed AS (
+      UPDATE groups SET membership_version = membership_version + 1,
+             key_changes = key_changes + ${reAdded},
+             last_readd_at = CASE WHEN ${reAdded}::int > 0 THEN now() ELSE last_readd_at END
+       WHERE tenant_id = ${tenantId} AND guid = ${guid}
+      RETURNING tenant_id, guid)
+    UPDATE group_members m SET card_id = c.card_id
+      FROM changed g, unnest(${sql.val(cards.map((c) => c.uid))}::text[], ${sql.val(cards.map((c) => c.cardId))}::text[]) AS c(uid, card_id)
+     WHERE m.tenant_id = g.tenant_id AND m.guid = g.guid AND m.uid = c.uid
+       AND m.card_id IS DISTINCT FROM c.card_id`.execute(db);
 }
 
 /** Notes the cards members hold the tickets for, without counting a change (first sight of a card). */
@@ -222,26 +263,23 @@ export interface GroupOutcome {
  * the caller queues another run).
  */
 export async function recordOutcome(db: Db, tenantId: string, guid: string, version: string, outcome: GroupOutcome): Promise<boolean> {
-  return db.transaction().execute(async (trx) => {
-    const updated = await trx.updateTable('groups')
-      .set({
-        status: outcome.status,
-        virgil_members: outcome.virgilMembers,
-        pending_registration: outcome.pendingRegistration,
-        last_error: outcome.lastError === null ? null : JSON.stringify(outcome.lastError),
-        attempts: outcome.attempts,
-        synced_version: version,
-        retry_at: null,
-        updated_at: sql`now()`,
-      })
-      .where('tenant_id', '=', tenantId).where('guid', '=', guid).where('desired_version', '=', version)
-      .executeTakeFirst();
-    if (Number(updated.numUpdatedRows) === 0) return false;
-    // Delivered on commit, so an API process that reloads on it sees these members.
-    if (outcome.newlyPending) await sql`SELECT pg_notify(${PENDING_REGISTRATION_CHANNEL}, ${tenantId})`.execute(trx);
-    await clearReconcileRequest(trx, tenantId, guid);
-    return true;
-  });
+  // One statement (one round trip, atomic). The pending-registration notice is delivered on
+  // commit, so an API process that reloads on it sees these members; the outbox row is cleared
+  // only when the outcome was recorded (groups row first, then outbox row, as the intake).
+  const { rows } = await sql<{ recorded: boolean }>`
+    WITH recorded AS (
+      UPDATE groups SET status = ${outcome.status}, virgil_members = ${sql.val(outcome.virgilMembers)}::text[],
+             pending_registration = ${sql.val(outcome.pendingRegistration)}::text[],
+             last_error = ${outcome.lastError === null ? null : JSON.stringify(outcome.lastError)}::jsonb,
+             attempts = ${outcome.attempts}, synced_version = ${version}, retry_at = NULL, updated_at = now()
+       WHERE tenant_id = ${tenantId} AND guid = ${guid} AND desired_version = ${version}
+      RETURNING tenant_id, guid),
+    notified AS (
+      SELECT pg_notify(${PENDING_REGISTRATION_CHANNEL}, ${tenantId}) FROM recorded WHERE ${outcome.newlyPending === true}),
+    cleared AS (
+      DELETE FROM reconcile_outbox o USING recorded r WHERE o.tenant_id = r.tenant_id AND o.guid = r.guid RETURNING 1)
+    SELECT EXISTS (SELECT 1 FROM recorded) AS recorded, (SELECT count(*) FROM notified) AS notices, (SELECT count(*) FROM cleared) AS cleared`.execute(db);
+  return rows[0]?.recorded === true;
 }
 
 /**

@@ -5,28 +5,44 @@
 import { sql, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.js';
 import type { MemberDecision } from './desired-state.js';
+import { groupKey, type GroupKey } from './group-repository.js';
+
+/** The current decisions about some uids of some groups, by group key (absent: never decided). */
+export async function membersDecisions(
+  trx: Transaction<Database>, wanted: ReadonlyArray<GroupKey & { uids: readonly string[] }>,
+): Promise<Map<string, Map<string, MemberDecision>>> {
+  const result = new Map<string, Map<string, MemberDecision>>(wanted.map((g) => [groupKey(g), new Map()]));
+  const keys = wanted.flatMap((g) => g.uids.map((uid) => [g.tenantId, g.guid, uid] as const));
+  if (keys.length === 0) return result;
+  const { rows } = await sql<{ tenant_id: string; guid: string; uid: string; is_member: boolean; changed_at: Date }>`
+    SELECT m.tenant_id, m.guid, m.uid, m.is_member, m.changed_at
+      FROM group_members m JOIN unnest(${sql.val(keys.map((k) => k[0]))}::text[], ${sql.val(keys.map((k) => k[1]))}::text[], ${sql.val(keys.map((k) => k[2]))}::text[])
+           AS k(tenant_id, guid, uid) ON m.tenant_id = k.tenant_id AND m.guid = k.guid AND m.uid = k.uid`.execute(trx);
+  for (const r of rows) result.get(groupKey({ tenantId: r.tenant_id, guid: r.guid }))?.set(r.uid, { isMember: r.is_member, at: r.changed_at });
+  return result;
+}
 
 /** The current decisions about `uids` in a group (absent: never decided). */
 export async function memberDecisions(trx: Transaction<Database>, tenantId: string, guid: string, uids: string[]): Promise<Map<string, MemberDecision>> {
-  const current = new Map<string, MemberDecision>();
-  if (uids.length === 0) return current;
-  const rows = await trx.selectFrom('group_members')
-    .select(['uid', 'is_member', 'changed_at'])
-    .where('tenant_id', '=', tenantId).where('guid', '=', guid)
-    .where('uid', '=', sql<string>`ANY(${sql.val(uids)}::text[])`)
-    .execute();
-  for (const r of rows) current.set(r.uid, { isMember: r.is_member, at: r.changed_at });
-  return current;
+  return (await membersDecisions(trx, [{ tenantId, guid, uids }])).get(groupKey({ tenantId, guid }))!;
 }
 
-export async function writeMemberDecisions(trx: Transaction<Database>, tenantId: string, guid: string, decisions: ReadonlyMap<string, MemberDecision>): Promise<void> {
-  if (decisions.size === 0) return;
+/** Upserts decisions of several groups, in one statement (at most one decision per group and uid). */
+export async function writeMembersDecisions(
+  trx: Transaction<Database>, writes: ReadonlyArray<GroupKey & { decisions: ReadonlyMap<string, MemberDecision> }>,
+): Promise<void> {
+  const values = writes.flatMap((w) => [...w.decisions].map(([uid, d]) => ({ tenant_id: w.tenantId, guid: w.guid, uid, is_member: d.isMember, changed_at: d.at })));
+  if (values.length === 0) return;
   await trx.insertInto('group_members')
-    .values([...decisions].map(([uid, d]) => ({ tenant_id: tenantId, guid, uid, is_member: d.isMember, changed_at: d.at })))
+    .values(values)
     .onConflict((oc) => oc.columns(['tenant_id', 'guid', 'uid']).doUpdateSet((eb) => ({
       is_member: eb.ref('excluded.is_member'),
       changed_at: eb.ref('excluded.changed_at'),
       updated_at: sql`now()`,
     })))
     .execute();
+}
+
+export async function writeMemberDecisions(trx: Transaction<Database>, tenantId: string, guid: string, decisions: ReadonlyMap<string, MemberDecision>): Promise<void> {
+  await writeMembersDecisions(trx, [{ tenantId, guid, decisions }]);
 }

@@ -46,6 +46,15 @@ interface Session {
   client: pg.Client;
   ready: Promise<void>;
   broken: Error | null;
+  /** The last query sent: queries on the connection go one after the other. */
+  tail: Promise<unknown>;
+}
+
+/** Runs a query on the session once the previous one is done (node-postgres wants one at a time). */
+function query<R extends pg.QueryResultRow>(session: Session, text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
+  const run = session.tail.then(() => session.client.query<R>(text, values));
+  session.tail = run.catch(() => {});
+  return run;
 }
 
 interface Lease { key: string; session: Session; lost: Error | null }
@@ -68,7 +77,7 @@ export class GroupLocks {
   #currentSession(): Session {
     if (this.#session && !this.#session.broken) return this.#session;
     const client = this.newClient();
-    const session: Session = { client, ready: Promise.resolve(), broken: null };
+    const session: Session = { client, ready: Promise.resolve(), broken: null, tail: Promise.resolve() };
     const fail = (err: Error) => {
       session.broken ??= err;
       if (this.#session === session) this.#session = null;
@@ -79,6 +88,7 @@ export class GroupLocks {
       fail(err);
       throw err;
     });
+    session.tail = session.ready.catch(() => {});
     this.#session = session;
     return session;
   }
@@ -91,7 +101,7 @@ export class GroupLocks {
     try {
       const session = this.#currentSession();
       await session.ready;
-      const { rows } = await session.client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked', [key]);
+      const { rows } = await query<{ locked: boolean }>(session, 'SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked', [key]);
       if (rows[0]?.locked !== true) {
         this.#held.delete(key);
         return null;
@@ -106,7 +116,7 @@ export class GroupLocks {
   async #release(lease: Lease): Promise<void> {
     const { session, key } = lease;
     try {
-      if (!session.broken) await session.client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [key]);
+      if (!session.broken) await query(session, 'SELECT pg_advisory_unlock(hashtextextended($1, 0))', [key]);
     } catch (err) {
       // Unsure whether the server still holds it: drop the connection, which releases everything.
       session.broken ??= err as Error;

@@ -146,10 +146,12 @@ export interface CreateEThreeOptions {
   /** E3Kit's local group storage (no LevelDB folder). */
   groupStore: GroupStorageBackend;
   /**
-   * Told of a failure of a local group write E3Kit does not await (after loading or creating a
-   * group): without a handler such a failure would be an unhandled rejection, and end the process.
+   * Whether E3Kit keeps its local copy of the groups it loads or changes (default true). Each copy
+   * costs a signature and an encryption per ticket. Without them, `getGroup()` finds nothing and
+   * `group.add()` fails (it reads the copy); loading, creating, removing, re-adding and deleting
+   * work from Keyknox alone.
    */
-  onStorageError(error: Error): void;
+  localCopies?: boolean;
 }
 
 /**
@@ -173,13 +175,8 @@ export async function createEThree(identity: string, getToken: () => Promise<str
   }
   const storage = (eThree as unknown as E3kitInternals).groupManager?._localGroupStorage;
   if (storage?._encryptionLevel?.db !== options.groupStore) throw new Error('E3Kit did not take the supplied group store');
-  // GroupManager.pull() and store() write the local copy without awaiting it.
-  const store = storage.store.bind(storage);
-  storage.store = (group) => {
-    const writing = store(group);
-    writing.catch((err: unknown) => options.onStorageError(err instanceof Error ? err : new Error(String(err))));
-    return writing;
-  };
+  // GroupManager.pull() and store() are the only writers of the copies (and do not await them).
+  if (options.localCopies === false) storage.store = async () => {};
   return eThree;
 }
 

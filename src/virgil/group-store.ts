@@ -17,6 +17,25 @@
 import { AbstractIterator as BaseIterator, AbstractLevelDOWN as BaseLevelDOWN } from 'abstract-leveldown';
 import type { AbstractIteratorOptions, ErrorCallback, ErrorKeyValueCallback, ErrorValueCallback } from 'abstract-leveldown';
 
+/**
+ * The store failed. Whatever E3Kit operation used it fails with this (somewhere in its `cause`
+ * chain); the worker then fails that run (it is retried) and rebuilds the service identity.
+ */
+export class GroupStoreError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'GroupStoreError';
+  }
+}
+
+/** Whether `err`, or an error it was caused by, is a GroupStoreError. */
+export function isGroupStoreError(err: unknown): boolean {
+  for (let e = err as { name?: string; cause?: unknown } | null | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (e.name === 'GroupStoreError') return true;
+  }
+  return false;
+}
+
 /** Default bound of one store: a handful of groups of the largest size (about 3.5 KiB per 99-member ticket). */
 export const DEFAULT_GROUP_STORE_BYTES = 64 * 1024;
 

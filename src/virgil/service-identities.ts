@@ -7,8 +7,10 @@
  *  - Tokens: Virgil JWTs for the service identity, signed with the tenant's APP_KEY.
  *  - Private key: SealedServiceKeyStorage, opened from the tenant's sealed value (nothing on disk).
  *  - Group storage: a bounded in-memory store per instance (group-store.ts): no folder, no file
- *    descriptor. Keyknox is the source of truth. A failure of the store fails the run using it
- *    (GROUP_STORAGE_FAILED, retried) and the instance is dropped, never the process.
+ *    descriptor. Keyknox is the source of truth, and E3Kit's local copies of groups are not even
+ *    written (the worker never reads them; each costs a signature and an encryption per ticket).
+ *    A failure of the store fails the run using it (GROUP_STORAGE_FAILED, retried) and the instance
+ *    is rebuilt; it never ends the process.
  *  - apiUrl: omitted for Virgil Cloud (E3Kit then verifies Virgil's card signatures), set for any
  *    other URL (the emulator), where self-signatures are re-enabled.
  *  - What saves Virgil calls between runs: the service identity's own card (found once per
@@ -25,7 +27,7 @@ import { DomainError, misconfigured } from '../lib/errors.js';
 import { Lru } from '../lib/lru.js';
 import { closeGroupStorage, createEThree, enableSelfSignatureVerification, type EThreeInstance, type GroupStorageBackend } from './e3kit-runtime.js';
 import { VIRGIL_CLOUD_URL } from './cards.js';
-import { DEFAULT_GROUP_STORE_BYTES, MemoryGroupStore } from './group-store.js';
+import { DEFAULT_GROUP_STORE_BYTES, isGroupStoreError, MemoryGroupStore } from './group-store.js';
 import { SealedServiceKeyStorage } from './key-storage.js';
 
 export type EThree = EThreeInstance;
@@ -70,11 +72,15 @@ export interface ServiceIdentitiesOptions {
   groupStoreBytes?: number;
   /** Builds an instance's group store (default: a MemoryGroupStore of groupStoreBytes). */
   groupStore?: () => GroupStorageBackend;
+  /** Groups kept as their last run left them, over all instances (default 10,000; about 0.5–4 KiB each). */
+  keptGroups?: number;
 }
 
 export const DEFAULT_MAX_SERVICE_IDENTITIES = 1_000;
-/** Groups an instance keeps as its last run left them. */
-const KEPT_GROUPS_PER_INSTANCE = 16;
+export const DEFAULT_KEPT_GROUPS = 10_000;
+
+/** Kept groups of every instance; an entry counts only for the instance that kept it. */
+type KeptGroups = Lru<string, { instance: Instance; group: VirgilGroup; version: string }>;
 
 interface Entry {
   configVersion: number;
@@ -88,8 +94,8 @@ const RETIRE_GRACE_MS = 2_000;
 
 /** The local group store failed: the run that used it fails (transient), the instance is rebuilt. */
 export class GroupStorageError extends DomainError {
-  constructor(cause: Error) {
-    super('unavailable', 'GROUP_STORAGE_FAILED', `E3Kit's local group storage failed: ${cause.message}`);
+  constructor(cause: unknown) {
+    super('unavailable', 'GROUP_STORAGE_FAILED', `E3Kit's local group storage failed: ${(cause as Error)?.message ?? String(cause)}`);
   }
 }
 
@@ -98,10 +104,12 @@ export class ServiceIdentities {
   readonly #entries = new Map<string, Entry>();
   readonly #closing = new Set<Promise<void>>();
   readonly #maxInstances: number;
+  readonly #kept: KeptGroups;
   #closed = false;
 
   constructor(private readonly opts: ServiceIdentitiesOptions) {
     this.#maxInstances = opts.maxInstances ?? DEFAULT_MAX_SERVICE_IDENTITIES;
+    this.#kept = new Lru(opts.keptGroups ?? DEFAULT_KEPT_GROUPS);
     if (!Number.isInteger(this.#maxInstances) || this.#maxInstances < 1) throw new RangeError('maxInstances must be a positive integer');
   }
 
@@ -131,18 +139,17 @@ export class ServiceIdentities {
       this.#evictBeyondBound();
     }
     entry.leases++;
-    let instance: Instance | undefined;
     try {
-      instance = await entry.ready;
-      const value = await fn(instance);
-      const failed = instance.takeStorageError();
-      if (failed) throw new GroupStorageError(failed);
-      return value;
+      const instance = await entry.ready;
+      return await fn(instance).catch((err: unknown) => {
+        if (!isGroupStoreError(err)) throw err;
+        // A store that failed is not trusted again: the next use builds a fresh instance.
+        this.opts.log.warn({ tenantId, err: (err as Error).message }, 'local group storage failed; the service identity is rebuilt');
+        if (!entry!.retired) this.#retire(tenantId, entry!);
+        throw new GroupStorageError(err);
+      });
     } finally {
-      instance?.takeStorageError(); // after a failed run too
       entry.leases--;
-      // A store that failed once is not trusted again: the next use builds a fresh instance.
-      if (instance?.storageFailed && !entry.retired) this.#retire(tenantId, entry);
       if (entry.retired && entry.leases === 0) this.#closeLater(entry);
     }
   }
@@ -174,11 +181,10 @@ export class ServiceIdentities {
     const { appId: tenantId, serviceIdentity: identity, jwtSigner: signer, configVersion } = tenant;
     const privateKey = async () => openServiceKey(tenant);
     const apiUrl = this.opts.virgilApiUrl;
-    const storageErrors: Error[] = [];
     const eThree = await createEThree(identity, async () => signer.sign(identity).token, {
       keyEntryStorage: new SealedServiceKeyStorage(identity, privateKey),
       groupStore: this.opts.groupStore?.() ?? new MemoryGroupStore(this.opts.groupStoreBytes ?? DEFAULT_GROUP_STORE_BYTES),
-      onStorageError: (err) => storageErrors.push(err),
+      localCopies: false,
       // Left unset for Virgil Cloud: E3Kit then uses its built-in URL and verifies Virgil's card
       // signatures; any other URL (the emulator) turns those checks off.
       ...(apiUrl === VIRGIL_CLOUD_URL ? {} : { apiUrl }),
@@ -186,7 +192,7 @@ export class ServiceIdentities {
     if (apiUrl !== VIRGIL_CLOUD_URL) enableSelfSignatureVerification(eThree);
     this.opts.log.info({ tenantId, configVersion }, 'service identity ready');
     return new Instance({
-      tenantId, identity, configVersion, eThree, privateKey, storageErrors,
+      tenantId, identity, configVersion, eThree, kept: this.#kept,
       onCardPublished: (cardId) => this.opts.onCardPublished(tenantId, cardId),
       log: this.opts.log,
     });
@@ -218,28 +224,19 @@ class Instance implements ServiceIdentity {
   readonly configVersion: number;
   readonly eThree: EThree;
   #card: Promise<VirgilCard> | null = null;
-  readonly #groups = new Lru<string, { group: VirgilGroup; version: string }>(KEPT_GROUPS_PER_INSTANCE);
-  storageFailed = false;
+  /** Keys of the groups this instance put in the kept LRU (removed when it closes). */
+  readonly #keptKeys = new Set<string>();
+  #pruneAt = 64;
+  #closed = false;
 
   constructor(private readonly opts: {
-    tenantId: string; identity: string; configVersion: number; eThree: EThree; storageErrors: Error[];
-    privateKey: () => Promise<string>; onCardPublished: (cardId: string) => Promise<void>; log: Logger;
+    tenantId: string; identity: string; configVersion: number; eThree: EThree; kept: KeptGroups;
+    onCardPublished: (cardId: string) => Promise<void>; log: Logger;
   }) {
     this.tenantId = opts.tenantId;
     this.identity = opts.identity;
     this.configVersion = opts.configVersion;
     this.eThree = opts.eThree;
-  }
-
-  /** The first local storage failure since the last call (the instance is not used again after one). */
-  takeStorageError(): Error | undefined {
-    const [first] = this.opts.storageErrors.splice(0);
-    if (first) {
-      this.storageFailed = true;
-      this.#groups.clear();
-      this.opts.log.warn({ tenantId: this.tenantId, err: first.message }, 'local group storage failed; the service identity is rebuilt');
-    }
-    return first;
   }
 
   get ownCardKnown(): boolean {
@@ -256,17 +253,33 @@ class Instance implements ServiceIdentity {
     return this.#card;
   }
 
+  /** Kept groups are keyed by tenant and group id; group ids are derived per tenant. */
+  #keyOf(groupId: string): string {
+    return `${this.tenantId}\0${groupId}`;
+  }
+
   keptGroup(groupId: string, version: string): VirgilGroup | null {
-    const kept = this.#groups.get(groupId);
-    return kept && kept.version === version ? kept.group : null;
+    if (this.#closed) return null;
+    const kept = this.opts.kept.get(this.#keyOf(groupId));
+    return kept && kept.instance === this && kept.version === version ? kept.group : null;
   }
 
   keepGroup(groupId: string, group: VirgilGroup, version: string): void {
-    this.#groups.set(groupId, { group, version });
+    if (this.#closed) return;
+    const key = this.#keyOf(groupId);
+    this.opts.kept.set(key, { instance: this, group, version });
+    this.#keptKeys.add(key);
+    // Keys the shared LRU dropped meanwhile are forgotten now and then, so the set stays small.
+    if (this.#keptKeys.size > this.#pruneAt) {
+      for (const k of this.#keptKeys) if (this.opts.kept.peek(k)?.instance !== this) this.#keptKeys.delete(k);
+      this.#pruneAt = Math.max(64, 2 * this.#keptKeys.size);
+    }
   }
 
   forgetGroup(groupId: string): void {
-    this.#groups.delete(groupId);
+    const key = this.#keyOf(groupId);
+    if (this.opts.kept.peek(key)?.instance === this) this.opts.kept.delete(key);
+    this.#keptKeys.delete(key);
   }
 
   #remember(finding: Promise<VirgilCard>): Promise<VirgilCard> {
@@ -280,8 +293,12 @@ class Instance implements ServiceIdentity {
   async #findOrPublishCard(alreadyFound?: VirgilCard[]): Promise<VirgilCard> {
     const { eThree } = this;
     const crypto = eThree.virgilCrypto;
-    const privateKey = crypto.importPrivateKey({ value: await this.opts.privateKey(), encoding: 'base64' });
-    const publicKey = crypto.extractPublicKey(privateKey);
+    // E3Kit's key loader imports the key once per instance and keeps it.
+    type KeyPair = NonNullable<Parameters<EThree['register']>[0]>;
+    const keyLoader = (eThree as unknown as { keyLoader: { loadLocalKeyPair(): Promise<KeyPair | null> } }).keyLoader;
+    const keyPair = await keyLoader.loadLocalKeyPair();
+    if (!keyPair) throw misconfigured('SERVICE_KEY_UNAVAILABLE', 'the service identity has no private key');
+    const { privateKey, publicKey } = keyPair;
     const ours = crypto.exportPublicKey(publicKey).toString('base64');
     const matching = (cards: VirgilCard[]) => cards.find((card) => crypto.exportPublicKey(card.publicKey).toString('base64') === ours);
 
@@ -300,9 +317,11 @@ class Instance implements ServiceIdentity {
     return card;
   }
 
-  /** Drops what it kept and closes E3Kit's local group storage. */
+  /** Drops the groups it kept and closes E3Kit's local group storage. */
   async close(): Promise<void> {
-    this.#groups.clear();
+    this.#closed = true;
+    for (const key of this.#keptKeys) if (this.opts.kept.peek(key)?.instance === this) this.opts.kept.delete(key);
+    this.#keptKeys.clear();
     await closeGroupStorage(this.eThree).catch(() => {});
   }
 }
