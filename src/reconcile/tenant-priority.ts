@@ -40,6 +40,6 @@ export class TenantPriority {
     const seen = this.#counts.get(tenantId);
     const decayed = seen ? seen.count * 0.5 ** ((now - seen.at) / this.#halfLifeMs) : 0;
     this.#counts.set(tenantId, { count: decayed + 1, at: now });
-    return Math.min(MAX_PRIORITY, 1 + Math.floor(decayed));
+    return Math.min(MAX_PRIORITY, 1 + Math.round(decayed));
   }
 }
