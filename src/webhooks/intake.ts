@@ -26,7 +26,7 @@ export interface IntakeResult {
 export interface IntakeDeps { db: Db; reconcile: Pick<ReconcileRequester, 'requestMany'>; log: Logger }
 
 /** Transactions the intake of one process keeps open at once. */
-const MAX_TRANSACTIONS = 4;
+const MAX_TRANSACTIONS = 2;
 /** Events recorded in one transaction at most. */
 const MAX_BATCH = 200;
 
