@@ -12,13 +12,15 @@
  *   3. flood: one tenant sends BENCH_SCALE_FLOOD group creates as fast as the API takes them; once
  *      a fifth are in, another tenant sends one: how long that one takes to sync;
  *   4. soak: BENCH_SCALE_TENANTS tenants with one group each (a 2-member create each), sent
- *      BENCH_SCALE_IN_FLIGHT at a time: groups/s, webhook → synced, Virgil calls per create, and the
- *      worker's resident memory, open descriptors and files in its temporary folder, sampled every
- *      second (figures at each quarter of the tenants and the maximum), its descriptor limit, and
- *      whether it stayed up.
+ *      BENCH_SCALE_IN_FLIGHT at a time (all at once, or BENCH_SCALE_SOAK_RATE per second): groups/s,
+ *      webhook → synced (all at once: mostly the wait in the queue), Virgil calls per create, and
+ *      the worker's resident memory, open descriptors and files in its temporary folder, sampled
+ *      every second (figures when each quarter of the tenants had synced, and the maximum), its
+ *      descriptor limit, and whether it stayed up.
  *
  * Settings: BENCH_SCALE_TENANTS (2000), BENCH_SCALE_LATENCY_MS (100), BENCH_SCALE_FLOOD (1000),
  * BENCH_SCALE_INTAKE_SECONDS (10), BENCH_SCALE_INTAKE_CONNECTIONS (32), BENCH_SCALE_IN_FLIGHT (32),
+ * BENCH_SCALE_SOAK_RATE (0: all at once),
  * BENCH_SCALE_OPEN_FILES (1024), BENCH_SCALE_PHASES (intake,latency,flood,soak), and the worker's own
  * WORKER_CONCURRENCY, WORKER_TENANT_CONCURRENCY, WORKER_SERVICE_IDENTITIES when set.
  */
@@ -29,7 +31,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
 import { sql } from 'kysely';
-import { Queue } from 'bullmq';
+import { Queue, QueueEvents } from 'bullmq';
 import { createLogger } from '../src/lib/logger.js';
 import { Keyring } from '../src/crypto/envelope.js';
 import { parseMasterKeys } from '../src/config/config.js';
@@ -92,13 +94,14 @@ export async function runScaleBench(): Promise<ScaleReport> {
   const intakeSeconds = setting('BENCH_SCALE_INTAKE_SECONDS', 10);
   const intakeConnections = setting('BENCH_SCALE_INTAKE_CONNECTIONS', 32);
   const inFlight = setting('BENCH_SCALE_IN_FLIGHT', 32);
+  const soakRate = setting('BENCH_SCALE_SOAK_RATE', 0);
   const openFiles = setting('BENCH_SCALE_OPEN_FILES', 1_024);
   const phases = new Set((process.env.BENCH_SCALE_PHASES ?? 'intake,latency,flood,soak').split(',').map((s) => s.trim()));
   const redisBin = findRedisServer();
   if (!redisBin) throw new Error('redis-server is not installed (Debian/Ubuntu: apt-get install -y redis-server)');
 
   const report: ScaleReport = {
-    settings: { tenants: tenantCount, latencyMs, floodChanges, intakeSeconds, intakeConnections, inFlight, openFiles, phases: [...phases].join(',') },
+    settings: { tenants: tenantCount, latencyMs, floodChanges, intakeSeconds, intakeConnections, inFlight, soakRate, openFiles, phases: [...phases].join(',') },
     rows: [], callsByOperation: {}, workerProblems: [],
   };
   const stops: Array<() => Promise<unknown>> = [];
@@ -199,16 +202,25 @@ export async function runScaleBench(): Promise<ScaleReport> {
     stops.push(() => rm(workerTmp, { recursive: true, force: true }));
     const workerEnv: Record<string, string> = {
       NODE_ENV: 'production', DATABASE_URL: pg.url, REDIS_URL: redis.url, VIRGIL_API_URL: proxy.url, MASTER_KEYS: masterKeys,
-      LOG_LEVEL: 'debug', TMPDIR: workerTmp,
+      LOG_LEVEL: 'warn', TMPDIR: workerTmp,
     };
     for (const name of ['WORKER_CONCURRENCY', 'WORKER_TENANT_CONCURRENCY', 'WORKER_SERVICE_IDENTITIES', 'DATABASE_POOL_SIZE']) {
       if (process.env[name]) workerEnv[name] = process.env[name]!;
     }
     const worker = await startWorkerProcess(workerEnv, { openFiles });
     stops.push(() => worker.stop());
-    await worker.waitForMessage('worker started');
     const queue = new Queue(GROUP_QUEUE_NAME, { connection: { url: redis.url }, prefix: DEFAULT_QUEUE_PREFIX });
     stops.push(() => queue.close());
+    // Runs counted as the queue reports them (wake and key-check jobs have ids of their own).
+    const events = new QueueEvents(GROUP_QUEUE_NAME, { connection: { url: redis.url }, prefix: DEFAULT_QUEUE_PREFIX });
+    stops.push(() => events.close());
+    let completedRuns = 0;
+    events.on('completed', ({ jobId }) => { if (!jobId.startsWith('wake-') && !jobId.startsWith('keys-')) completedRuns++; });
+    await events.waitUntilReady();
+    for (const started = Date.now(); (await queue.getWorkers()).length === 0;) {
+      if (worker.exited() || Date.now() - started > 120_000) throw new Error('the worker did not start');
+      await sleep(100);
+    }
     const queueIdle = async () => {
       for (;;) {
         const c = await queue.getJobCounts('waiting', 'active', 'prioritized', 'delayed');
@@ -219,10 +231,12 @@ export async function runScaleBench(): Promise<ScaleReport> {
     await queueIdle();
     if (latencyMs > 0) emulator.setFaults([{ route: '*', latencyMs }]);
 
-    const runs = () => worker.counts.get('group reconciled') ?? 0;
-    /** Waits until every group's desired version is synced; returns when each synced (performance.now()). */
-    async function watchSynced(appIds: string[], guids: Set<string> | null, expected: number, pollMs: number, timeoutMs: number): Promise<Map<string, number>> {
-      const done = new Map<string, number>();
+    const runs = () => completedRuns;
+    /**
+     * Waits until every group's desired version is synced; returns when each synced
+     * (performance.now()). `done` may be passed in to follow the progress.
+     */
+    async function watchSynced(appIds: string[], guids: Set<string> | null, expected: number, pollMs: number, timeoutMs: number, done = new Map<string, number>()): Promise<Map<string, number>> {
       const started = performance.now();
       const before = new Map((await sql<{ tenant_id: string; guid: string; synced_version: string }>`
         SELECT tenant_id, guid, synced_version FROM groups WHERE tenant_id = ANY(${appIds})`.execute(db)).rows.map((r) => [`${r.tenant_id}/${r.guid}`, BigInt(r.synced_version)]));
@@ -244,18 +258,22 @@ export async function runScaleBench(): Promise<ScaleReport> {
     }
 
     /** Sends one webhook per group (inFlight at once) and measures webhook → synced. */
-    async function phase(name: string, appIds: string[], items: Array<{ appId: string; guid: string; trigger: string; payload: Parameters<typeof cometchatDelivery>[2] }>, pollMs: number, onSent?: () => void): Promise<PhaseRow> {
+    async function phase(
+      name: string, appIds: string[], items: Array<{ appId: string; guid: string; trigger: string; payload: Parameters<typeof cometchatDelivery>[2] }>,
+      pollMs: number, opts: { synced?: Map<string, number>; perSecond?: number } = {},
+    ): Promise<PhaseRow> {
       proxy.reset();
       const runsBefore = runs();
       const cpuBefore = await cpuMs(worker.pid);
       const sentAt = new Map<string, number>();
       const started = performance.now();
-      const watching = watchSynced(appIds, new Set(items.map((it) => `${it.appId}/${it.guid}`)), items.length, pollMs, 600_000);
+      const watching = watchSynced(appIds, new Set(items.map((it) => `${it.appId}/${it.guid}`)), items.length, pollMs, 1_800_000, opts.synced);
       await inParallel(items.length, inFlight, async (i) => {
         const it = items[i]!;
+        // Paced: the i-th webhook leaves no earlier than i / perSecond after the start.
+        if (opts.perSecond) await sleep(started + (1000 * i) / opts.perSecond - performance.now());
         sentAt.set(`${it.appId}/${it.guid}`, performance.now());
         await send(it.appId, it.trigger, it.payload);
-        onSent?.();
       });
       const done = await watching;
       const seconds = (Math.max(...done.values()) - started) / 1000;
@@ -316,14 +334,14 @@ export async function runScaleBench(): Promise<ScaleReport> {
     // 4. Soak: every tenant touched once, the worker sampled every second.
     if (phases.has('soak') && soakIds.length > 0) {
       const samples: SoakSample[] = [];
-      const touched = { n: 0 };
+      const synced = new Map<string, number>();
       const started = performance.now();
       let sampling = true;
       const sampler = (async () => {
         while (sampling) {
           if (!worker.exited()) {
             const s = await sampleProcess(worker.pid).catch(() => null);
-            if (s) samples.push({ ...s, files: await countFiles(workerTmp), touched: touched.n, atSeconds: round((performance.now() - started) / 1000, 1) });
+            if (s) samples.push({ ...s, files: await countFiles(workerTmp), touched: synced.size, atSeconds: round((performance.now() - started) / 1000, 1) });
           }
           await sleep(1_000);
         }
@@ -331,13 +349,14 @@ export async function runScaleBench(): Promise<ScaleReport> {
       const at = ++clock;
       const items = soakIds.map((appId) => ({ appId, guid: 'g', trigger: 'group_created', payload: { guid: 'g', owner: 'owner', members: ['owner', 'member'], createdAt: at } }));
       try {
-        await phase('soak: create (2 members), one group per tenant', soakIds, items, 200, () => { touched.n++; });
+        await phase(soakRate > 0 ? `soak: create (2 members), one group per tenant, ${soakRate}/s` : 'soak: create (2 members), one group per tenant, all at once',
+          soakIds, items, 200, { synced, perSecond: soakRate });
       } finally {
         sampling = false;
         await sampler;
       }
       const final = await sampleProcess(worker.pid).catch(() => null);
-      if (final) samples.push({ ...final, files: await countFiles(workerTmp), touched: touched.n, atSeconds: round((performance.now() - started) / 1000, 1) });
+      if (final) samples.push({ ...final, files: await countFiles(workerTmp), touched: synced.size, atSeconds: round((performance.now() - started) / 1000, 1) });
       const quarters = [0.25, 0.5, 0.75, 1].map((q) => samples.find((s) => s.touched >= q * soakIds.length) ?? samples[samples.length - 1]!);
       report.soak = {
         tenants: soakIds.length,
@@ -373,7 +392,7 @@ export function formatScaleBench(r: ScaleReport): string {
   if (r.soak) {
     const s = r.soak;
     out.push(`soak: ${s.tenants} tenants touched by one worker (descriptor limit ${s.openFilesLimit}); worker ${s.survived ? 'stayed up' : 'DIED'}`);
-    for (const q of s.quarters) out.push(`  after ${q.touched} tenants (${q.atSeconds} s): RSS ${round(q.rssMiB, 1)} MiB, ${q.fds} descriptors, ${q.files} files in its temp folder`);
+    for (const q of s.quarters) out.push(`  ${q.touched} tenants synced (${q.atSeconds} s): RSS ${round(q.rssMiB, 1)} MiB, ${q.fds} descriptors, ${q.files} files in its temp folder`);
     out.push(`  maximum: RSS ${s.max.rssMiB} MiB, ${s.max.fds} descriptors, ${s.max.files} files`);
   }
   for (const [phase, calls] of Object.entries(r.callsByOperation)) out.push(`Virgil calls, ${phase}: ${Object.entries(calls).map(([op, n]) => `${op} ${n}`).join(', ')}`);

@@ -16,8 +16,6 @@ export interface WorkerProcess {
   /** Warning and error lines (as received). */
   problems: string[];
   exited(): boolean;
-  /** Resolves once a line with this message was logged `times` times in all. */
-  waitForMessage(msg: string, times?: number, timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -33,7 +31,6 @@ export async function startWorkerProcess(env: Record<string, string>, opts: { op
   });
   const counts = new Map<string, number>();
   const problems: string[] = [];
-  const waiters: Array<{ msg: string; times: number; resolve(): void }> = [];
   let buffered = '';
   const onLine = (line: string) => {
     let entry: { msg?: string; level?: number };
@@ -41,10 +38,6 @@ export async function startWorkerProcess(env: Record<string, string>, opts: { op
     const msg = entry.msg ?? '';
     counts.set(msg, (counts.get(msg) ?? 0) + 1);
     if ((entry.level ?? 0) >= 40 && problems.length < 1_000) problems.push(line);
-    for (const w of waiters.splice(0)) {
-      if ((counts.get(w.msg) ?? 0) >= w.times) w.resolve();
-      else waiters.push(w);
-    }
   };
   child.stdout!.on('data', (chunk: Buffer) => {
     buffered += chunk.toString();
@@ -60,13 +53,6 @@ export async function startWorkerProcess(env: Record<string, string>, opts: { op
     counts,
     problems,
     exited: () => child.exitCode !== null || child.signalCode !== null,
-    waitForMessage: (msg, times = 1, timeoutMs = 120_000) => new Promise<void>((resolve, reject) => {
-      if ((counts.get(msg) ?? 0) >= times) return resolve();
-      const timer = setTimeout(() => reject(new Error(`the worker did not log "${msg}" ${times}× within ${timeoutMs} ms`)), timeoutMs);
-      const onExit = () => reject(new Error(`the worker exited (${child.exitCode ?? child.signalCode}) before logging "${msg}"`));
-      child.once('exit', onExit);
-      waiters.push({ msg, times, resolve: () => { clearTimeout(timer); child.removeListener('exit', onExit); resolve(); } });
-    }),
     stop: () => new Promise<void>((resolve) => {
       if (worker.exited()) return resolve();
       const kill = setTimeout(() => child.kill('SIGKILL'), 20_000);

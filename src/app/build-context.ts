@@ -30,13 +30,15 @@ export async function createAppContext<C extends ServiceConfig>(
      */
     reconcile: ReconcileRequester | ((db: Db, notifications: NotificationListener) => ReconcileRequester);
     poolName?: string;
+    /** Decoded tenants kept in memory at most (default: the directory's). */
+    maxCachedTenants?: number;
   },
 ): Promise<OwnedAppContext<C>> {
   const { db, pool, close: closeDb } = createDatabase(opts.databaseUrl, { max: config.databasePoolSize, applicationName: opts.poolName });
   const keyring = new Keyring(config.masterKeys);
   const virgil = new VirgilCardPublisher(opts.virgilApiUrl);
   const notifications = new NotificationListener({ databaseUrl: opts.databaseUrl, log: opts.log });
-  const tenants = new TenantDirectory(db, keyring, { ttlSeconds: config.tenantCacheTtlSeconds, notifications });
+  const tenants = new TenantDirectory(db, keyring, { ttlSeconds: config.tenantCacheTtlSeconds, notifications, maxCachedTenants: opts.maxCachedTenants });
   const tenantService = new TenantService(db, keyring, virgil, opts.log);
   const reconcile = typeof opts.reconcile === 'function' ? opts.reconcile(db, notifications) : opts.reconcile;
   // After every subscriber is in place: they all LISTEN on the first connection.

@@ -22,7 +22,7 @@ import type { TenantDirectory } from '../tenants/directory.js';
 import { classifyFailure } from './failures.js';
 import { GroupLockLostError } from './group-lock.js';
 import { groupsWithStaleCard, recordFailure, uidsHoldingTickets } from '../groups/group-repository.js';
-import { findCards } from '../virgil/group-ops.js';
+import { doneWithCards, findCards } from '../virgil/group-ops.js';
 import { reconcileGroup, type ReconcileDeps, type RunProgress } from './reconcile.js';
 import type { TenantGate } from './tenant-gate.js';
 
@@ -55,9 +55,11 @@ export function createGroupProcessor(opts: ProcessorOptions) {
     if (!tenant || tenant.status !== 'active') return 'tenant-unavailable';
     if ((await uidsHoldingTickets(opts.db, tenantId, [uid])).length === 0) return 'no-groups';
     const identity = tenant.userIdentity(uid);
-    const card = (await opts.identities.use(tenant, (svc) => findCards(svc.eThree, [identity]))).get(identity);
-    if (!card) return 'no-card';
-    const guids = await groupsWithStaleCard(opts.db, tenantId, uid, card.id);
+    const found = await opts.identities.use(tenant, (svc) => findCards(svc.eThree, [identity]));
+    const cardId = found.get(identity)?.id;
+    doneWithCards(found.values());
+    if (cardId === undefined) return 'no-card';
+    const guids = await groupsWithStaleCard(opts.db, tenantId, uid, cardId);
     for (const guid of guids) await opts.queue.enqueue(tenantId, guid);
     if (guids.length > 0) log.info({ tenantId, uid, groups: guids.length }, 'key change found; groups queued for re-adding');
     return guids.length > 0 ? 'key-changed' : 'unchanged';

@@ -43,7 +43,7 @@ import {
 } from '../groups/group-repository.js';
 import type { ServiceIdentities, ServiceIdentity, VirgilCard } from '../virgil/service-identities.js';
 import {
-  addMembers, createOrLoadOwnGroup, findMemberCards, loadOwnGroup, reAddMember, removeMembers, revokeAccess, type VirgilGroup,
+  addMembers, createOrLoadOwnGroup, doneWithCards, findMemberCards, loadOwnGroup, reAddMember, removeMembers, revokeAccess, type VirgilGroup,
 } from '../virgil/group-ops.js';
 import { ticketBatcher } from '../virgil/ticket-batches.js';
 
@@ -109,8 +109,9 @@ export async function reconcileGroup(
           const trusting = pass === 1 && !desired.reload;
           const kept = trusting ? svc.keptGroup(desired.identity, desired.membershipVersion) : null;
           fromKept = kept !== null;
+          const found: VirgilCard[][] = [];
           try {
-            const applied = await applyToVirgil(svc, tenant, desired, recorder, { kept, trustVersions: trusting });
+            const applied = await applyToVirgil(svc, tenant, desired, recorder, { kept, trustVersions: trusting, found });
             // As this run leaves it, for the next run of the group here (if nothing changes it meanwhile).
             if (applied.group && held()) svc.keepGroup(desired.identity, applied.group, String(BigInt(desired.membershipVersion) + BigInt(changes)));
             else svc.forgetGroup(desired.identity);
@@ -118,6 +119,8 @@ export async function reconcileGroup(
           } catch (err) {
             svc.forgetGroup(desired.identity);
             throw err;
+          } finally {
+            doneWithCards(found.flat());
           }
         });
       } catch (err) {
@@ -149,6 +152,8 @@ interface ApplyOptions {
    * apply starts again without this shortcut.
    */
   trustVersions: boolean;
+  /** Every card the run looked up goes here, to be let go of when the run is over. */
+  found: VirgilCard[][];
 }
 
 async function applyToVirgil(
@@ -191,6 +196,7 @@ async function applyToVirgil(
     cards = await findMemberCards(svc, [...desiredIdentities]);
     group = await loadOwnGroup(svc, groupId);
   }
+  opts.found.push([...cards.values()]);
   const staleBefore = group ? staleIdentities(desired, tenant, group.participants, desiredIdentities) : [];
   const leaving = group ? group.participants.filter((p) => p !== svc.identity && !desiredIdentities.has(p)) : [];
   const staying = stayingIn(group);
@@ -236,7 +242,7 @@ async function applyToVirgil(
       const [firstBatch = []] = await batches(registeredCards);
       const made = await createOrLoadOwnGroup(svc, groupId, firstBatch);
       // It existed after all (a run created it and died before recording): start again from it.
-      if (!made.created && neverCreated) return applyToVirgil(svc, tenant, desired, record, { kept: made.group, trustVersions: false });
+      if (!made.created && neverCreated) return applyToVirgil(svc, tenant, desired, record, { ...opts, kept: made.group, trustVersions: false });
       group = made.group;
       if (made.created) await record.changed('created', { cards: firstBatch.map(cardEntry) });
     }

@@ -132,9 +132,20 @@ export function enableSelfSignatureVerification(eThree: EThreeInstance): void {
   if (verifier) verifier.verifySelfSignature = true;
 }
 
+/** A virgil-crypto 4 key: its WASM memory is freed only by dispose() (the library has no finalizers). */
+interface WasmKey { dispose(): void; readonly isDisposed?: boolean }
+type KeyPair = { privateKey: WasmKey; publicKey: WasmKey };
+
 type E3kitInternals = {
   groupManager?: { _localGroupStorage?: { _encryptionLevel?: { db?: GroupStorageBackend }; store(group: unknown): Promise<void> } };
+  keyLoader: { cachedPrivateKey?: WasmKey | null; loadLocalPrivateKey(): Promise<WasmKey | null>; loadLocalKeyPair(): Promise<KeyPair | null> };
+  virgilCrypto: { extractPublicKey(key: WasmKey): WasmKey };
+  cardManager: { cardVerifier?: { virgilCardsPublicKey?: WasmKey } };
 };
+
+function dispose(key: WasmKey | null | undefined): void {
+  if (key && !key.isDisposed) key.dispose();
+}
 
 /** The folder given to e3kit-node's constructor, which creates it (it exists: nothing is created). */
 const EXISTING_FOLDER = tmpdir();
@@ -177,7 +188,42 @@ export async function createEThree(identity: string, getToken: () => Promise<str
   if (storage?._encryptionLevel?.db !== options.groupStore) throw new Error('E3Kit did not take the supplied group store');
   // GroupManager.pull() and store() are the only writers of the copies (and do not await them).
   if (options.localCopies === false) storage.store = async () => {};
+  // E3Kit keeps the imported private key, but derives the public key again on every use (a Keyknox
+  // call, a local write), and every derived key stays in WASM memory for good: derive it once.
+  const internals = eThree as unknown as E3kitInternals;
+  let pair: KeyPair | null = null;
+  internals.keyLoader.loadLocalKeyPair = async () => {
+    const privateKey = await internals.keyLoader.loadLocalPrivateKey();
+    if (!privateKey) return null;
+    if (pair?.privateKey !== privateKey) {
+      dispose(pair?.publicKey);
+      pair = { privateKey, publicKey: internals.virgilCrypto.extractPublicKey(privateKey) };
+    }
+    return pair;
+  };
+  keyPairs.set(eThree, () => pair);
   return eThree;
+}
+
+/** The derived key pair of each EThree made by createEThree (freed by releaseEThree). */
+const keyPairs = new WeakMap<EThreeInstance, () => KeyPair | null>();
+
+/**
+ * Frees the WASM memory an EThree instance holds (its private key, the public key derived from it,
+ * Virgil's card-signing key its card verifier imported): for an instance dropped for good. Without
+ * this, every instance built and dropped leaves a few hundred bytes behind.
+ */
+export function releaseEThree(eThree: EThreeInstance): void {
+  const internals = eThree as unknown as E3kitInternals;
+  dispose(keyPairs.get(eThree)?.()?.publicKey);
+  dispose(internals.keyLoader.cachedPrivateKey);
+  internals.keyLoader.cachedPrivateKey = null;
+  dispose(internals.cardManager.cardVerifier?.virgilCardsPublicKey);
+}
+
+/** Frees the WASM memory of the public keys of cards nobody uses any more (each search imports them anew). */
+export function releaseCards(cards: Iterable<{ publicKey: unknown }>): void {
+  for (const card of cards) dispose(card.publicKey as WasmKey);
 }
 
 /**

@@ -3,6 +3,7 @@
  * card lookups that report missing users instead of failing, "load or nothing", "create or load",
  * adding, removal and revocation by identity alone, all in ticket batches Virgil accepts.
  */
+import { releaseCards } from './e3kit-runtime.js';
 import type { EThree, ServiceIdentity, VirgilCard, VirgilGroup } from './service-identities.js';
 
 export type { VirgilGroup };
@@ -34,7 +35,16 @@ function newestByIdentity(cards: VirgilCard[]): Map<string, VirgilCard> {
     const seen = found.get(card.identity);
     if (!seen || card.createdAt > seen.createdAt) found.set(card.identity, card);
   }
+  releaseCards(cards.filter((card) => found.get(card.identity) !== card));
   return found;
+}
+
+/**
+ * Cards found by a search hold their public keys in WASM memory, which virgil-crypto frees only
+ * when told: the caller calls this once it is done with them (at the end of a run).
+ */
+export function doneWithCards(cards: Iterable<VirgilCard>): void {
+  releaseCards(cards);
 }
 
 /**

@@ -25,7 +25,9 @@
 import type { Logger } from 'pino';
 import { DomainError, misconfigured } from '../lib/errors.js';
 import { Lru } from '../lib/lru.js';
-import { closeGroupStorage, createEThree, enableSelfSignatureVerification, type EThreeInstance, type GroupStorageBackend } from './e3kit-runtime.js';
+import {
+  closeGroupStorage, createEThree, enableSelfSignatureVerification, releaseCards, releaseEThree, type EThreeInstance, type GroupStorageBackend,
+} from './e3kit-runtime.js';
 import { VIRGIL_CLOUD_URL } from './cards.js';
 import { DEFAULT_GROUP_STORE_BYTES, isGroupStoreError, MemoryGroupStore } from './group-store.js';
 import { SealedServiceKeyStorage } from './key-storage.js';
@@ -313,15 +315,19 @@ class Instance implements ServiceIdentity {
       if (card) await this.opts.onCardPublished(card.id).catch(() => {});
     }
     const card = matching(cards);
+    releaseCards(cards.filter((other) => other !== card));
     if (!card) throw misconfigured('SERVICE_CARD_MISMATCH', 'the service identity card on Virgil does not match the stored service key');
     return card;
   }
 
-  /** Drops the groups it kept and closes E3Kit's local group storage. */
+  /** Drops the groups it kept, closes E3Kit's local group storage and frees its keys' WASM memory. */
   async close(): Promise<void> {
     this.#closed = true;
     for (const key of this.#keptKeys) if (this.opts.kept.peek(key)?.instance === this) this.opts.kept.delete(key);
     this.#keptKeys.clear();
     await closeGroupStorage(this.eThree).catch(() => {});
+    const card = await this.#card?.catch(() => null);
+    if (card) releaseCards([card]);
+    releaseEThree(this.eThree);
   }
 }
