@@ -9,7 +9,7 @@
  * deadlock, and a request committed by the intake is never cleared by mistake: it either bumped
  * desired_version before the outcome's update (no match) or waits for its commit and re-inserts.
  */
-import { sql, type Transaction } from 'kysely';
+import { sql, type RawBuilder, type Transaction } from 'kysely';
 import type { Db } from '../db/database.js';
 import type { Database, GroupError, GroupStatus } from '../db/schema.js';
 import { NEVER, type GroupRegisters } from './desired-state.js';
@@ -80,11 +80,11 @@ export interface GroupRegistersWrite extends GroupKey {
   versionBumps: number;
 }
 
-/** Writes the registers of several groups, in one statement. */
-export async function writeGroupsRegisters(trx: Transaction<Database>, writes: readonly GroupRegistersWrite[]): Promise<void> {
-  if (writes.length === 0) return;
+/** The statement writing the registers of several groups, or null when there is none (see writeGroupsRegisters). */
+export function groupsRegistersUpdate(writes: readonly GroupRegistersWrite[]): RawBuilder<unknown> | null {
+  if (writes.length === 0) return null;
   const col = <T>(f: (w: GroupRegistersWrite) => T) => sql.val(writes.map(f));
-  await sql`
+  return sql`
     UPDATE groups g SET deleted = w.deleted, lifecycle_at = w.lifecycle_at, owner_uid = w.owner_uid, owner_at = w.owner_at,
            updated_at = now(),
            status = CASE WHEN w.desired_changed THEN 'pending' ELSE g.status END,
@@ -94,7 +94,12 @@ export async function writeGroupsRegisters(trx: Transaction<Database>, writes: r
                   ${col((w) => w.registers.ownerAt?.toISOString() ?? null)}::timestamptz[], ${col((w) => w.desiredChanged)}::boolean[],
                   ${col((w) => w.versionBumps)}::bigint[])
            AS w(tenant_id, guid, deleted, lifecycle_at, owner_uid, owner_at, desired_changed, bumps)
-     WHERE g.tenant_id = w.tenant_id AND g.guid = w.guid`.execute(trx);
+     WHERE g.tenant_id = w.tenant_id AND g.guid = w.guid`;
+}
+
+/** Writes the registers of several groups, in one statement. */
+export async function writeGroupsRegisters(trx: Transaction<Database>, writes: readonly GroupRegistersWrite[]): Promise<void> {
+  await groupsRegistersUpdate(writes)?.execute(trx);
 }
 
 /**

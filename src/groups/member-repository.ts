@@ -2,7 +2,7 @@
  * Every read and write of `group_members`: one membership decision per (group, uid), stamped with
  * the event time that made it (the rules are in desired-state.ts).
  */
-import { sql, type Transaction } from 'kysely';
+import { sql, type RawBuilder, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.js';
 import type { MemberDecision } from './desired-state.js';
 import { groupKey, type GroupKey } from './group-repository.js';
@@ -27,20 +27,26 @@ export async function memberDecisions(trx: Transaction<Database>, tenantId: stri
   return (await membersDecisions(trx, [{ tenantId, guid, uids }])).get(groupKey({ tenantId, guid }))!;
 }
 
+/**
+ * The statement upserting decisions of several groups (at most one decision per group and uid), or
+ * null when there is none; run it alone (writeMembersDecisions) or with other writes.
+ */
+export function membersDecisionsUpsert(writes: ReadonlyArray<GroupKey & { decisions: ReadonlyMap<string, MemberDecision> }>): RawBuilder<unknown> | null {
+  const rows = writes.flatMap((w) => [...w.decisions].map(([uid, d]) => ({ tenantId: w.tenantId, guid: w.guid, uid, d })));
+  if (rows.length === 0) return null;
+  const col = <T>(f: (r: (typeof rows)[number]) => T) => sql.val(rows.map(f));
+  return sql`
+    INSERT INTO group_members (tenant_id, guid, uid, is_member, changed_at)
+    SELECT * FROM unnest(${col((r) => r.tenantId)}::text[], ${col((r) => r.guid)}::text[], ${col((r) => r.uid)}::text[],
+                         ${col((r) => r.d.isMember)}::boolean[], ${col((r) => r.d.at.toISOString())}::timestamptz[])
+    ON CONFLICT (tenant_id, guid, uid) DO UPDATE SET is_member = EXCLUDED.is_member, changed_at = EXCLUDED.changed_at, updated_at = now()`;
+}
+
 /** Upserts decisions of several groups, in one statement (at most one decision per group and uid). */
 export async function writeMembersDecisions(
   trx: Transaction<Database>, writes: ReadonlyArray<GroupKey & { decisions: ReadonlyMap<string, MemberDecision> }>,
 ): Promise<void> {
-  const values = writes.flatMap((w) => [...w.decisions].map(([uid, d]) => ({ tenant_id: w.tenantId, guid: w.guid, uid, is_member: d.isMember, changed_at: d.at })));
-  if (values.length === 0) return;
-  await trx.insertInto('group_members')
-    .values(values)
-    .onConflict((oc) => oc.columns(['tenant_id', 'guid', 'uid']).doUpdateSet((eb) => ({
-      is_member: eb.ref('excluded.is_member'),
-      changed_at: eb.ref('excluded.changed_at'),
-      updated_at: sql`now()`,
-    })))
-    .execute();
+  await membersDecisionsUpsert(writes)?.execute(trx);
 }
 
 export async function writeMemberDecisions(trx: Transaction<Database>, tenantId: string, guid: string, decisions: ReadonlyMap<string, MemberDecision>): Promise<void> {

@@ -11,7 +11,7 @@
  * died between its commit and the enqueue); so the sweeper never re-enqueues a group whose job is
  * still waiting or running, which would make a second, useless run.
  */
-import { sql, type Transaction } from 'kysely';
+import { sql, type RawBuilder, type Transaction } from 'kysely';
 import type { Db } from '../db/database.js';
 import type { Database } from '../db/schema.js';
 
@@ -24,12 +24,18 @@ export interface OutboxTarget { tenant_id: string; guid: string }
  * enqueues them right after its commit (and calls markNotEnqueued if that fails).
  */
 export async function requestReconciles(trx: Transaction<Database>, targets: readonly OutboxTarget[], handedToQueue: boolean): Promise<void> {
-  if (targets.length === 0) return;
-  const enqueuedAt = handedToQueue ? sql<Date>`now()` : null;
-  await trx.insertInto('reconcile_outbox')
-    .values(targets.map((t) => ({ tenant_id: t.tenant_id, guid: t.guid, enqueued_at: enqueuedAt })))
-    .onConflict((oc) => oc.columns(['tenant_id', 'guid']).doUpdateSet({ requested_at: sql`now()`, enqueued_at: enqueuedAt }))
-    .execute();
+  await reconcileRequestsUpsert(targets, handedToQueue)?.execute(trx);
+}
+
+/** The statement of requestReconciles, or null when there is nothing to request (to run with other writes). */
+export function reconcileRequestsUpsert(targets: readonly OutboxTarget[], handedToQueue: boolean): RawBuilder<unknown> | null {
+  if (targets.length === 0) return null;
+  const enqueuedAt = handedToQueue ? sql`now()` : sql`NULL::timestamptz`;
+  return sql`
+    INSERT INTO reconcile_outbox (tenant_id, guid, enqueued_at)
+    SELECT t.tenant_id, t.guid, ${enqueuedAt}
+      FROM unnest(${sql.val(targets.map((t) => t.tenant_id))}::text[], ${sql.val(targets.map((t) => t.guid))}::text[]) AS t(tenant_id, guid)
+    ON CONFLICT (tenant_id, guid) DO UPDATE SET requested_at = now(), enqueued_at = EXCLUDED.enqueued_at`;
 }
 
 /** Records (or renews) a reconcile request for the group (see requestReconciles). */

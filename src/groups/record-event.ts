@@ -17,9 +17,10 @@
 import type { Db } from '../db/database.js';
 import { applyDecisions, decidesAnything, decisionsOf, type MemberDecision } from './desired-state.js';
 import type { GroupEvent } from './group-event.js';
-import { groupKey, lockGroupsRegisters, writeGroupsRegisters, type GroupRegistersWrite } from './group-repository.js';
-import { membersDecisions, writeMembersDecisions } from './member-repository.js';
-import { requestReconciles, type OutboxTarget } from './outbox-repository.js';
+import { sql } from 'kysely';
+import { groupKey, groupsRegistersUpdate, lockGroupsRegisters, type GroupRegistersWrite } from './group-repository.js';
+import { membersDecisions, membersDecisionsUpsert } from './member-repository.js';
+import { reconcileRequestsUpsert, type OutboxTarget } from './outbox-repository.js';
 import { eventKey, insertWebhookEvents } from './webhook-event-repository.js';
 
 export interface RecordResult {
@@ -105,10 +106,16 @@ export async function recordGroupEvents(db: Db, items: readonly EventToRecord[],
     }
 
     const groupStates = [...state.values()];
-    await writeMembersDecisions(trx, groupStates.map((g) => ({ tenantId: g.write.tenantId, guid: g.write.guid, decisions: g.memberWrites })));
-    await writeGroupsRegisters(trx, groupStates.filter((g) => g.written).map((g) => g.write));
     const changed: OutboxTarget[] = groupStates.filter((g) => g.write.desiredChanged).map((g) => ({ tenant_id: g.write.tenantId, guid: g.write.guid }));
-    await requestReconciles(trx, changed, opts.enqueuesAfterCommit ?? false);
+    // The three writes in one statement (one round trip): every row they touch belongs to a group
+    // this transaction has locked.
+    const writes = [
+      membersDecisionsUpsert(groupStates.map((g) => ({ tenantId: g.write.tenantId, guid: g.write.guid, decisions: g.memberWrites }))),
+      groupsRegistersUpdate(groupStates.filter((g) => g.written).map((g) => g.write)),
+      reconcileRequestsUpsert(changed, opts.enqueuesAfterCommit ?? false),
+    ].filter((w) => w !== null);
+    const [last, ...before] = writes.reverse();
+    if (last) await sql`${before.length > 0 ? sql`WITH ${sql.join(before.map((w, i) => sql`${sql.raw(`w${i}`)} AS (${w})`))} ` : sql``}${last}`.execute(trx);
     return results;
   });
 }

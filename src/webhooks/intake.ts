@@ -7,9 +7,10 @@
  * Group commit: events that arrive while earlier ones are being recorded are recorded together, in
  * one transaction of a few statements (src/groups/record-event.ts), and their groups are enqueued
  * with one call to the queue. An event arriving at a quiet moment is recorded at once, alone: no
- * waiting for company. At most MAX_TRANSACTIONS transactions of one process are open at once,
- * which bounds what the intake takes of the connection pool. If a shared transaction fails, each of
- * its events is recorded again on its own, so one event can only fail itself.
+ * waiting for company. One transaction is open at a time, a second one only when a full batch
+ * waits (so a slow transaction does not hold everything up); that also bounds what the intake takes
+ * of the connection pool. If a shared transaction fails, each of its events is recorded again on
+ * its own, so one event can only fail itself.
  */
 import type { Logger } from 'pino';
 import type { Db } from '../db/database.js';
@@ -27,6 +28,12 @@ export interface IntakeDeps { db: Db; reconcile: Pick<ReconcileRequester, 'reque
 
 /** Transactions the intake of one process keeps open at once. */
 const MAX_TRANSACTIONS = 2;
+/**
+ * A second transaction starts only for at least this many waiting events: the events that arrive
+ * during one transaction make the next one's batch, and a lane opened for one event would split
+ * every batch in two (twice the statements per event).
+ */
+const SECOND_LANE_BATCH = 32;
 /** Events recorded in one transaction at most. */
 const MAX_BATCH = 200;
 
@@ -46,7 +53,7 @@ class GroupCommit {
   }
 
   #pump(): void {
-    while (this.#open < MAX_TRANSACTIONS && this.#queue.length > 0) {
+    while (this.#open < MAX_TRANSACTIONS && this.#queue.length > 0 && (this.#open === 0 || this.#queue.length >= SECOND_LANE_BATCH)) {
       const batch = this.#queue.splice(0, MAX_BATCH);
       this.#open++;
       void this.#commit(batch).finally(() => {
