@@ -37,17 +37,14 @@ import { Keyring } from '../src/crypto/envelope.js';
 import { parseMasterKeys } from '../src/config/config.js';
 import { createDatabase } from '../src/db/database.js';
 import { migrate } from '../src/db/migrator.js';
-import { startEmulator } from '../src/http/emulator/index.js';
-import { startThrowawayPostgres } from '../src/local/embedded-postgres.js';
 import { freePort } from '../src/local/free-port.js';
-import { findRedisServer, startRedis } from '../src/local/redis-server.js';
 import { DEFAULT_QUEUE_PREFIX, GROUP_QUEUE_NAME } from '../src/reconcile/jobs.js';
 import { TenantDirectory } from '../src/tenants/directory.js';
 import { TenantService } from '../src/tenants/service.js';
 import { VirgilCardPublisher } from '../src/virgil/cards.js';
 import { generateEd25519KeyPair, importEd25519PrivateKey } from '../src/virgil/keys.js';
 import { startChildServer } from './lib/child-server.js';
-import { startCountingProxy } from './lib/counting-proxy.js';
+import { startBenchServers } from './lib/bench-servers.js';
 import { cometchatDelivery, inParallel, WebhookSender } from './lib/webhook-sender.js';
 import { countFiles, cpuMs, sampleProcess, startWorkerProcess, type ProcessSample } from './lib/worker-process.js';
 
@@ -97,8 +94,6 @@ export async function runScaleBench(): Promise<ScaleReport> {
   const soakRate = setting('BENCH_SCALE_SOAK_RATE', 0);
   const openFiles = setting('BENCH_SCALE_OPEN_FILES', 1_024);
   const phases = new Set((process.env.BENCH_SCALE_PHASES ?? 'intake,latency,flood,soak').split(',').map((s) => s.trim()));
-  const redisBin = findRedisServer();
-  if (!redisBin) throw new Error('redis-server is not installed (Debian/Ubuntu: apt-get install -y redis-server)');
 
   const report: ScaleReport = {
     settings: { tenants: tenantCount, latencyMs, floodChanges, intakeSeconds, intakeConnections, inFlight, soakRate, openFiles, phases: [...phases].join(',') },
@@ -107,15 +102,8 @@ export async function runScaleBench(): Promise<ScaleReport> {
   const stops: Array<() => Promise<unknown>> = [];
   const log = (line: string) => process.stdout.write(`  scale: ${line}\n`);
   try {
-    const pg = await startThrowawayPostgres();
-    stops.push(() => pg.stop());
-    const redis = await startRedis(redisBin);
-    stops.push(() => redis.stop());
-    const emulator = await startEmulator({ port: 0 });
-    stops.push(() => emulator.close());
-    const proxy = await startCountingProxy(emulator.url);
-    stops.push(() => proxy.close());
-    const handle = createDatabase(pg.url, { max: 8, applicationName: 'bench-scale' });
+    const { databaseUrl, redisUrl, emulator, proxy } = await startBenchServers(stops);
+    const handle = createDatabase(databaseUrl, { max: 8, applicationName: 'bench-scale' });
     stops.push(() => handle.close());
     await migrate(handle.pool);
     const { db } = handle;
@@ -130,7 +118,7 @@ export async function runScaleBench(): Promise<ScaleReport> {
     const port = await freePort();
     const adminToken = randomBytes(24).toString('base64url');
     const api = await startChildServer('api', new URL('../src/bin/api.ts', import.meta.url), {
-      NODE_ENV: 'production', HOST: '127.0.0.1', PORT: String(port), DATABASE_URL: pg.url, REDIS_URL: redis.url,
+      NODE_ENV: 'production', HOST: '127.0.0.1', PORT: String(port), DATABASE_URL: databaseUrl, REDIS_URL: redisUrl,
       VIRGIL_API_URL: proxy.url, ADMIN_TOKENS: adminToken, MASTER_KEYS: masterKeys, LOG_LEVEL: 'warn',
     }, { health: { port, path: '/health' } });
     stops.push(() => api.stop());
@@ -201,7 +189,7 @@ export async function runScaleBench(): Promise<ScaleReport> {
     const workerTmp = await mkdtemp(path.join(tmpdir(), 'bench-worker-tmp-'));
     stops.push(() => rm(workerTmp, { recursive: true, force: true }));
     const workerEnv: Record<string, string> = {
-      NODE_ENV: 'production', DATABASE_URL: pg.url, REDIS_URL: redis.url, VIRGIL_API_URL: proxy.url, MASTER_KEYS: masterKeys,
+      NODE_ENV: 'production', DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, VIRGIL_API_URL: proxy.url, MASTER_KEYS: masterKeys,
       LOG_LEVEL: 'warn', TMPDIR: workerTmp,
     };
     for (const name of ['WORKER_CONCURRENCY', 'WORKER_TENANT_CONCURRENCY', 'WORKER_SERVICE_IDENTITIES', 'DATABASE_POOL_SIZE']) {
@@ -209,10 +197,10 @@ export async function runScaleBench(): Promise<ScaleReport> {
     }
     const worker = await startWorkerProcess(workerEnv, { openFiles });
     stops.push(() => worker.stop());
-    const queue = new Queue(GROUP_QUEUE_NAME, { connection: { url: redis.url }, prefix: DEFAULT_QUEUE_PREFIX });
+    const queue = new Queue(GROUP_QUEUE_NAME, { connection: { url: redisUrl }, prefix: DEFAULT_QUEUE_PREFIX });
     stops.push(() => queue.close());
     // Runs counted as the queue reports them (wake and key-check jobs have ids of their own).
-    const events = new QueueEvents(GROUP_QUEUE_NAME, { connection: { url: redis.url }, prefix: DEFAULT_QUEUE_PREFIX });
+    const events = new QueueEvents(GROUP_QUEUE_NAME, { connection: { url: redisUrl }, prefix: DEFAULT_QUEUE_PREFIX });
     stops.push(() => events.close());
     let completedRuns = 0;
     events.on('completed', ({ jobId }) => { if (!jobId.startsWith('wake-') && !jobId.startsWith('keys-')) completedRuns++; });

@@ -1,8 +1,8 @@
 /**
  * The group worker as the scale benchmark runs it: the real entry point (src/bin/worker.ts) in its
  * own process, under `ulimit -n <files>` (the shell sets the limit, then execs node), with a private
- * temporary folder (so the files it leaves there can be counted) and its JSON log parsed line by
- * line (warnings and errors are kept, other messages only counted).
+ * temporary folder (so the files it leaves there can be counted) and its JSON log read line by
+ * line (warnings and errors are kept).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
@@ -11,8 +11,6 @@ import { fileURLToPath } from 'node:url';
 
 export interface WorkerProcess {
   pid: number;
-  /** Log lines by message. */
-  counts: Map<string, number>;
   /** Warning and error lines (as received). */
   problems: string[];
   exited(): boolean;
@@ -29,14 +27,11 @@ export async function startWorkerProcess(env: Record<string, string>, opts: { op
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const counts = new Map<string, number>();
   const problems: string[] = [];
   let buffered = '';
   const onLine = (line: string) => {
-    let entry: { msg?: string; level?: number };
+    let entry: { level?: number };
     try { entry = JSON.parse(line) as typeof entry; } catch { problems.push(line); return; }
-    const msg = entry.msg ?? '';
-    counts.set(msg, (counts.get(msg) ?? 0) + 1);
     if ((entry.level ?? 0) >= 40 && problems.length < 1_000) problems.push(line);
   };
   child.stdout!.on('data', (chunk: Buffer) => {
@@ -50,7 +45,6 @@ export async function startWorkerProcess(env: Record<string, string>, opts: { op
   });
   const worker: WorkerProcess = {
     pid: child.pid!,
-    counts,
     problems,
     exited: () => child.exitCode !== null || child.signalCode !== null,
     stop: () => new Promise<void>((resolve) => {
