@@ -28,9 +28,11 @@
  * A kept group stands for Virgil's state because every change to a Virgil group is made by a run
  * holding the group's lock and raises the membership version right after it is made. The one gap,
  * a run elsewhere that changed Virgil and died before recording it, makes the kept group stale; a
- * run that started from a kept group and fails is therefore run once more from Virgil itself. A
- * change made outside the service (with the service identity's key) is seen by an operator's resync,
- * whose run always reads Virgil.
+ * run that started from a kept group and is refused by Virgil is therefore run once more from
+ * Virgil itself (and any failure forgets the kept group, so a retry reads Virgil too). A change made
+ * outside the service (with the service identity's key) is seen by an operator's resync, whose run
+ * always reads Virgil. (A group created before membership versions existed also reads 0: its create
+ * finds it, and the run starts again from it.)
  */
 import type { Db } from '../db/database.js';
 import type { GroupStatus } from '../db/schema.js';
