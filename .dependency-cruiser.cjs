@@ -9,20 +9,27 @@
  */
 const LAYERS = [
   'bin', // entry points; may import anything
-  'http', // Fastify apps, plugins, routes, src/http/emulator
+  'http', // Fastify apps, plugins, routes, src/http/emulator, src/http/demo
+  'demo', // the development demo chat: page (browser), relay standing in for the chat platform, esbuild bundling
   'reconcile', // queue, requester implementation, processor, worker (built from app's context)
   'webhooks', // platform adapters, intake
   'app', // the context the HTTP apps and the worker are built from
+  'imports', // snapshot imports (NDJSON, CometChat) and drift repair, applied through groups
   'groups', // group events, desired state, repositories, outbox sweeper, pending registrations
   'emulator', // Virgil Cloud emulator model, no HTTP
   'auth', // caller tokens, verified against a tenant's runtime settings
   'tenants',
-  'config', // imports crypto (type MasterKey) and virgil (VIRGIL_CLOUD_URL), so it sits above them
+  'audit', // the audit trail: admin actions and the worker's changes on Virgil
+  'config', // imports crypto (type MasterKey), virgil (VIRGIL_CLOUD_URL) and cometchat (its URL template), so it sits above them
+  'cometchat', // CometChat REST client (groups, members, auth tokens), pacing and retries; imports only lib
   'virgil',
+  'twilio', // Twilio's protocols: Access Tokens, request signatures, the Conversations REST client
   'crypto',
   'db',
+  'metrics', // the process's Prometheus registry and the service's metric definitions (prom-client only)
   'local', // loopback servers for development, tests and benchmarks (embedded PostgreSQL, redis-server)
   'lib',
+  'client', // the client library (e2ee-extension/client), bundled for browsers: imports nothing else from src (and only the demo page imports it)
 ];
 
 const layerRules = LAYERS.slice(1).map((layer, i) => ({
@@ -58,6 +65,20 @@ module.exports = {
       to: { path: '^src/webhooks/' },
     },
     ...layerRules, // webhooks -> reconcile is caught by layer-webhooks (reconcile is higher)
+    {
+      name: 'client-only-for-pages',
+      comment: 'The service does not use the client library; only browser code (the demo page) imports it.',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/(client|demo/page)/' },
+      to: { path: '^src/client/' },
+    },
+    {
+      name: 'client-for-browsers',
+      comment: 'src/client runs in browsers and has no dependencies: no Node built-in modules, no packages (E3Kit is passed in).',
+      severity: 'error',
+      from: { path: '^src/client/' },
+      to: { dependencyTypesNot: ['local'] },
+    },
     {
       name: 'not-to-unresolvable',
       comment: 'Every import must resolve (catches a broken .js -> .ts mapping, which would hide edges).',

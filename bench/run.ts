@@ -17,7 +17,8 @@
  * BENCH_CPU_PROF (a folder: each server writes a V8 CPU profile there when it stops).
  *
  * Then the group worker: webhook-to-synced latency for BENCH_WORKER_GROUPS groups changed in
- * parallel, and group operations per second (bench/worker-latency.ts; `BENCH_ONLY=worker` alone).
+ * parallel, and group operations per second (bench/worker-latency.ts; `BENCH_ONLY=worker` alone);
+ * then imports: NDJSON snapshots into the desired state (bench/import-throughput.ts; `BENCH_ONLY=import`).
  * The scale benchmark (bench/scale.ts: API and worker processes, many tenants, Virgil latency,
  * webhook intake, a flood, a soak) runs only when asked: `BENCH_ONLY=scale`.
  */
@@ -39,6 +40,8 @@ import { OURS_VIRGIL_JWT_ID } from './scenarios/ours-virgil-jwt.js';
 import { OURS_VIRGIL_JWT_REDIS_ID } from './scenarios/ours-virgil-jwt-redis.js';
 import { formatWorkerBench, runWorkerBench, type WorkerBenchRow } from './worker-latency.js';
 import { formatScaleBench, runScaleBench, type ScaleReport } from './scale.js';
+import { formatImportBench, runImportBench, type ImportBenchRow } from './import-throughput.js';
+import { OURS_VIRGIL_JWT_JWKS_ID } from './scenarios/ours-virgil-jwt-jwks.js';
 
 function intSetting(name: string, fallback: number, min: number, max: number): number {
   const raw = process.env[name];
@@ -60,6 +63,8 @@ const WORKER_ID = 'worker';
 const SCALE_ID = 'scale';
 const runWorker = !only || only.includes(WORKER_ID);
 const runScale = only?.includes(SCALE_ID) ?? false;
+const IMPORT_ID = 'import';
+const runImport = !only || only.includes(IMPORT_ID);
 const roundSeconds = Math.max(1, Math.round(durationSeconds / rounds));
 
 const started = Date.now();
@@ -144,6 +149,18 @@ if (runWorker && !failed) {
   }
 }
 
+let importResult: { rows: ImportBenchRow[]; peakRssMiB: number } | null = null;
+if (runImport && !failed) {
+  try {
+    process.stdout.write('imports: NDJSON snapshots into the desired state... ');
+    importResult = await runImportBench();
+    console.log('done');
+  } catch (err) {
+    failed = true;
+    console.error(`\nimport bench failed: ${(err as Error).stack ?? err}`);
+  }
+}
+
 let scale: ScaleReport | null = null;
 if (runScale && !failed) {
   try {
@@ -155,7 +172,7 @@ if (runScale && !failed) {
   }
 }
 
-if (rows.length > 0 || workerRows.length > 0 || scale) {
+if (rows.length > 0 || workerRows.length > 0 || importResult || scale) {
   if (rows.length > 0) console.log(`\n${formatTable(rows)}\n`);
   const checks = virgilJwtTargets(rows, { ours: OURS_VIRGIL_JWT_ID, baseline: BASELINE_ID, ceiling: CEILING_ID, ceilingSameSigner: CEILING_SAME_SIGNER_ID });
   if (checks.length > 0) console.log(`${formatTargets('targets for GET /v1/virgil-jwt (ours; ratios are the median of per-round ratios):', checks)}\n`);
@@ -165,12 +182,18 @@ if (rows.length > 0 || workerRows.length > 0 || scale) {
     const ratios = shared.rounds.map((r, i) => r.requestsPerSecond / plain.rounds[i].requestsPerSecond).sort((a, b) => a - b);
     console.log(`GET /v1/virgil-jwt with Redis counters / in-memory counters: ${(100 * ratios[Math.floor(ratios.length / 2)]).toFixed(1)}% (median of per-round ratios)\n`);
   }
+  const jwks = rows.find((r) => r.id === OURS_VIRGIL_JWT_JWKS_ID);
+  if (plain && jwks) {
+    const ratios = jwks.rounds.map((r, i) => r.requestsPerSecond / plain.rounds[i].requestsPerSecond).sort((a, b) => a - b);
+    console.log(`GET /v1/virgil-jwt with JWKS (RS256) callers / HS256 callers: ${(100 * ratios[Math.floor(ratios.length / 2)]).toFixed(1)}% (median of per-round ratios)\n`);
+  }
   if (workerRows.length > 0) console.log(`${formatWorkerBench(workerRows, readdCalls)}\n`);
+  if (importResult) console.log(`${formatImportBench(importResult)}\n`);
   if (scale) console.log(`${formatScaleBench(scale)}\n`);
   const resultsDir = fileURLToPath(new URL('./results/', import.meta.url));
   await mkdir(resultsDir, { recursive: true });
   const file = path.join(resultsDir, `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  await writeFile(file, JSON.stringify({ rounds, roundSeconds, processes, connections, userCount, cores: cpus().length, node: process.version, rows, targets: checks, worker: workerRows, readdCalls, scale }, null, 2));
+  await writeFile(file, JSON.stringify({ rounds, roundSeconds, processes, connections, userCount, cores: cpus().length, node: process.version, rows, targets: checks, worker: workerRows, readdCalls, imports: importResult, scale }, null, 2));
   console.log(`results: ${path.relative(process.cwd(), file)}`);
 }
 console.log(`bench finished in ${((Date.now() - started) / 1000).toFixed(1)} s`);

@@ -9,5 +9,6 @@ import { ceilingSameSignerVirgilJwt, ceilingVirgilJwt } from './ceiling-virgil-j
 import { oursGetIdentities } from './ours-get-identities.js';
 import { oursVirgilJwt } from './ours-virgil-jwt.js';
 import { oursVirgilJwtRedis } from './ours-virgil-jwt-redis.js';
+import { oursVirgilJwtJwks } from './ours-virgil-jwt-jwks.js';
 
-export const scenarios: Scenario[] = [ceilingVirgilJwt, ceilingSameSignerVirgilJwt, baselineVirgilJwt, oursVirgilJwt, oursVirgilJwtRedis, oursGetIdentities];
+export const scenarios: Scenario[] = [ceilingVirgilJwt, ceilingSameSignerVirgilJwt, baselineVirgilJwt, oursVirgilJwt, oursVirgilJwtJwks, oursVirgilJwtRedis, oursGetIdentities];

@@ -12,6 +12,8 @@ import type { TenantDirectory } from '../tenants/directory.js';
 import type { TenantService } from '../tenants/service.js';
 import type { VirgilCardPublisher } from '../virgil/cards.js';
 import type { ReconcileRequester } from '../groups/reconcile-requester.js';
+import type { ServiceMetrics } from '../metrics/service-metrics.js';
+import type { CallerAuth } from '../auth/caller-auth.js';
 
 /** `C`: the settings of the process it serves (ApiConfig, WorkerConfig, or both in development). */
 export interface AppContext<C extends ServiceConfig = ServiceConfig> {
@@ -30,6 +32,10 @@ export interface AppContext<C extends ServiceConfig = ServiceConfig> {
   reconcile: ReconcileRequester;
   /** This process's LISTEN connection: caches that other processes invalidate subscribe here. */
   notifications: NotificationListener;
+  /** This process's Prometheus metrics (one registry, shared by the API and the worker in one process). */
+  metrics: ServiceMetrics;
+  /** Authenticates extension API callers in each tenant's mode (jwt, jwks, cometchat). */
+  callerAuth: CallerAuth;
 }
 
 /** What the HTTP apps are built from. */

@@ -19,10 +19,13 @@
  * verifier is collected.
  */
 import { createVerifier, TokenError } from 'fast-jwt';
+import type { JwtUserAuthSettings } from '../db/schema.js';
 import { CALLER_TOKEN_LIFETIME, type TenantRuntime } from '../tenants/types.js';
 import { ID_RULE, isValidId } from '../lib/ids.js';
 
-export type CallerTokenFailureCode = 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'AUTH_MISCONFIGURED';
+export type CallerTokenFailureCode = 'TOKEN_MISSING' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'AUTH_MISCONFIGURED'
+  /** The identity provider's keys (or CometChat) cannot be reached now: a 503, never a pass. */
+  | 'JWKS_UNAVAILABLE' | 'COMETCHAT_UNAVAILABLE';
 
 export interface CallerTokenFailure {
   readonly code: CallerTokenFailureCode;
@@ -71,12 +74,46 @@ function mapError(err: unknown): CallerTokenFailure {
   return (typeof code === 'string' && CODE_TO_FAILURE[code]) || FAILURES.invalid;
 }
 
+/**
+ * The time rules every caller token obeys, whoever signed it: `exp` required and not past, `nbf`
+ * reached, `iat` not in the future, and `exp` at most `maxLifetimeSeconds` after `iat` (else `nbf`,
+ * else now), all within the clock tolerance. Returns the failure, or null.
+ */
+export function tokenTimeChecker(opts: { toleranceMs: number; maxLifetimeSeconds: number; now: () => number; tooLong?: CallerTokenFailure }) {
+  const { toleranceMs, maxLifetimeSeconds, now } = opts;
+  const tooLong = opts.tooLong ?? failure('TOKEN_INVALID', `The token lives too long: exp is more than ${maxLifetimeSeconds} seconds after iat (or nbf, or now when both are absent)`);
+  // Written as "refuse unless within bounds" so that a non-finite value can never slip through.
+  return (payload: Record<string, unknown>): CallerTokenFailure | null => {
+    const { exp, nbf, iat } = payload;
+    if (typeof exp !== 'number') return FAILURES.claims;
+    const nowMs = now();
+    if (!(exp * 1000 + toleranceMs >= nowMs)) return FAILURES.expired;
+    if (nbf !== undefined) {
+      if (typeof nbf !== 'number') return FAILURES.claims;
+      if (!(nbf * 1000 - toleranceMs <= nowMs)) return FAILURES.inactive;
+    }
+    if (iat !== undefined) {
+      if (typeof iat !== 'number') return FAILURES.claims;
+      if (!(iat * 1000 - toleranceMs <= nowMs)) return FAILURES.issuedInFuture;
+    }
+    const start = iat !== undefined ? iat : nbf !== undefined ? nbf : nowMs / 1000;
+    return exp - start <= maxLifetimeSeconds ? null : tooLong;
+  };
+}
+
+/** A frozen failure (shared, so a flood of bad tokens allocates nothing). */
+export const callerFailure = failure;
+export const CALLER_FAILURES = FAILURES;
+
 export interface CallerTokenVerifierOptions {
   /** The clock, in milliseconds since the epoch. */
   now?: () => number;
 }
 
-export function buildCallerTokenVerifier(userAuth: TenantRuntime['userAuth'], { now = Date.now }: CallerTokenVerifierOptions = {}): CallerTokenVerifier {
+/** The jwt mode's settings and its (opened) key: an HS secret or a PEM public key. */
+export interface JwtUserAuth { settings: JwtUserAuthSettings; key: string }
+
+export function buildCallerTokenVerifier(userAuth: JwtUserAuth, { now = Date.now }: CallerTokenVerifierOptions = {}): CallerTokenVerifier {
   const { settings, key } = userAuth;
   const requiredClaims = ['exp'];
   if (settings.issuer) requiredClaims.push('iss');
@@ -100,23 +137,7 @@ export function buildCallerTokenVerifier(userAuth: TenantRuntime['userAuth'], { 
     cache: false,
   });
 
-  // Written as "refuse unless within bounds" so that a non-finite value can never slip through.
-  function checkTimes(payload: Record<string, unknown>): CallerTokenFailure | null {
-    const { exp, nbf, iat } = payload;
-    if (typeof exp !== 'number') return FAILURES.claims;
-    const nowMs = now();
-    if (!(exp * 1000 + toleranceMs >= nowMs)) return FAILURES.expired;
-    if (nbf !== undefined) {
-      if (typeof nbf !== 'number') return FAILURES.claims;
-      if (!(nbf * 1000 - toleranceMs <= nowMs)) return FAILURES.inactive;
-    }
-    if (iat !== undefined) {
-      if (typeof iat !== 'number') return FAILURES.claims;
-      if (!(iat * 1000 - toleranceMs <= nowMs)) return FAILURES.issuedInFuture;
-    }
-    const start = iat !== undefined ? iat : nbf !== undefined ? nbf : nowMs / 1000;
-    return exp - start <= maxLifetime ? null : tooLong;
-  }
+  const checkTimes = tokenTimeChecker({ toleranceMs, maxLifetimeSeconds: maxLifetime, now, tooLong });
 
   return (token) => {
     if (token.length > MAX_CALLER_TOKEN_LENGTH) return FAILURES.tooLong;
@@ -136,12 +157,14 @@ export function buildCallerTokenVerifier(userAuth: TenantRuntime['userAuth'], { 
 
 const verifiers = new WeakMap<TenantRuntime, CallerTokenVerifier>();
 
-/** The tenant's verifier, built on first use of this TenantRuntime object. */
+/** The verifier of a tenant in the jwt mode, built on first use of this TenantRuntime object. */
 export function callerTokenVerifierFor(tenant: TenantRuntime): CallerTokenVerifier {
   let verifier = verifiers.get(tenant);
   if (verifier === undefined) {
+    const { settings, key } = tenant.userAuth;
     try {
-      verifier = buildCallerTokenVerifier(tenant.userAuth);
+      if (settings.type === 'jwks' || settings.type === 'cometchat') throw new Error('not the jwt mode');
+      verifier = buildCallerTokenVerifier({ settings, key });
     } catch {
       // Onboarding validates the key, so this means a stored value no longer fits; answering the same
       // failure until the tenant changes avoids rebuilding (and failing) on every request.

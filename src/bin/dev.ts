@@ -7,6 +7,7 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { createLogger } from '../lib/logger.js';
+import { unavailable } from '../lib/errors.js';
 import type { OwnedAppContext } from '../app/build-context.js';
 import { dataDirFrom, loadDevConfig, ConfigError, type DevConfig } from '../config/config.js';
 import { loadEnvFileIfPresent } from '../config/env-file.js';
@@ -19,8 +20,15 @@ import { loadDevSecrets, type DevSecrets } from './dev-secrets.js';
 import { exitOnStartupError } from './fatal.js';
 import { closeOnSignal, migrateDatabase, openContext } from './services.js';
 import { demoCallerToken } from './demo-token.js';
+import demoChatRoutes, { DEMO_PREFIX } from '../http/demo/demo-chat-routes.js';
 
 const DEMO_APP_ID = 'demo';
+const DEMO_CALLER_TOKEN_TTL_SECONDS = 3600;
+
+/** The demo tenant's CometChat webhook credentials (the demo chat's relay sends its webhooks with them). */
+function demoWebhookAuth(secrets: DevSecrets) {
+  return { username: 'demo', password: secrets.demoUserAuthSecret.slice(0, 24) };
+}
 
 async function ensureDemoTenant(ctx: OwnedAppContext<DevConfig>, emulator: RunningEmulator, secrets: DevSecrets, log: Logger): Promise<boolean> {
   if (await tenantExists(ctx.db, DEMO_APP_ID)) return true;
@@ -29,7 +37,7 @@ async function ensureDemoTenant(ctx: OwnedAppContext<DevConfig>, emulator: Runni
     appId: DEMO_APP_ID,
     virgil,
     userAuth: { algorithm: 'HS256', secret: secrets.demoUserAuthSecret },
-    webhooks: { basicAuth: { username: 'demo', password: secrets.demoUserAuthSecret.slice(0, 24) } },
+    webhooks: { basicAuth: demoWebhookAuth(secrets) },
   });
   log.info({ tenant: DEMO_APP_ID }, 'demo tenant onboarded');
   return true;
@@ -65,7 +73,30 @@ try {
   closers.push(() => ctx.close(), () => queue.close());
   const worker = await startWorker(ctx, { queue, virgilApiUrl });
   closers.push(() => worker.close());
+  const demo = emulator ? await ensureDemoTenant(ctx, emulator, secrets, log) : false;
   const app = await buildApp(ctx, { mountAdmin: config.adminPort === null });
+  if (demo) {
+    // The demo chat shares the API's origin; its relay stands in for the chat platform.
+    const { username, password } = demoWebhookAuth(secrets);
+    const authorization = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+    await app.register(demoChatRoutes, {
+      prefix: DEMO_PREFIX,
+      appId: DEMO_APP_ID,
+      apiUrl: '',
+      virgilApiUrl: emulator!.url,
+      callerToken: (uid) => ({
+        token: demoCallerToken(secrets.demoUserAuthSecret, uid, DEMO_CALLER_TOKEN_TTL_SECONDS),
+        expiresAt: Date.now() + DEMO_CALLER_TOKEN_TTL_SECONDS * 1000,
+      }),
+      deliverWebhook: async (webhook) => {
+        const res = await app.inject({
+          method: 'POST', url: `/v1/webhooks/${DEMO_APP_ID}/cometchat`,
+          headers: { authorization, 'content-type': 'application/json' }, payload: JSON.stringify(webhook),
+        });
+        if (res.statusCode !== 200) throw unavailable('DEMO_WEBHOOK_REFUSED', `The service refused the relay's ${webhook.trigger} webhook (HTTP ${res.statusCode}).`);
+      },
+    });
+  }
   const apiUrl = await app.listen({ host: config.host, port: config.port });
   closers.push(() => app.close());
   let adminUrl = `${apiUrl}/admin`;
@@ -74,13 +105,15 @@ try {
     adminUrl = `${await admin.listen({ host: config.adminHost, port: config.adminPort })}/admin`;
     closers.push(() => admin.close());
   }
-  const demo = emulator ? await ensureDemoTenant(ctx, emulator, secrets, log) : false;
 
   const lines = [
     '',
     'e2ee-extension is running (development)',
-    `  API          ${apiUrl}/v1  (GET /v1/virgil-jwt, POST /v1/get-identities, POST /v1/webhooks/{appId}[/cometchat])`,
+    `  API          ${apiUrl}/v1  (GET /v1/virgil-jwt, POST /v1/get-identities, GET /v1/twilio-token, POST /v1/webhooks/{appId}[/cometchat|/twilio])`,
     `  Admin API    ${adminUrl}/v1/tenants`,
+    `  Console      ${adminUrl}/console  (sign in with the admin token)`,
+    `  Metrics      ${config.adminPort === null ? `${apiUrl}/metrics  (admin token)` : adminUrl.replace(/\/admin$/, '/metrics')}`,
+    `  API docs     ${apiUrl}/docs  (/openapi.json; health: /health, /ready)`,
     `  Admin token  ${config.adminTokens[0]}${process.env.ADMIN_TOKENS ? '' : `  (generated; kept in ${path.join(config.dataDir, 'dev-secrets.json')})`}`,
     `  Virgil       ${virgilApiUrl}${emulator ? '  (embedded emulator)' : ''}`,
     `  PostgreSQL   ${config.databaseUrl ? 'DATABASE_URL' : 'embedded, data in ' + path.join(config.dataDir, 'postgres')}`,
@@ -88,6 +121,8 @@ try {
   ];
   if (demo) {
     lines.push(
+      '',
+      `  Demo chat    ${apiUrl}${DEMO_PREFIX}  (alice, bob, carol: one browser profile or window each)`,
       '',
       `  Demo tenant "${DEMO_APP_ID}": a caller token for uid "alice", valid 1 hour:`,
       `    curl -s ${apiUrl}/v1/virgil-jwt -H 'appId: ${DEMO_APP_ID}' -H 'Authorization: Bearer ${demoCallerToken(secrets.demoUserAuthSecret, 'alice')}'`,

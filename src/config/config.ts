@@ -9,6 +9,8 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import type { MasterKey } from '../crypto/envelope.js';
 import { VIRGIL_CLOUD_URL } from '../virgil/cards.js';
+import { TWILIO_CONVERSATIONS_URL } from '../twilio/conversations-client.js';
+import { DEFAULT_COMETCHAT_API_URL } from '../cometchat/rest-client.js';
 
 export type RunMode = 'development' | 'production' | 'test';
 
@@ -26,6 +28,10 @@ export interface ServiceConfig {
   /** The first key seals new values; every key can open values sealed with it. */
   masterKeys: MasterKey[];
   tenantCacheTtlSeconds: number;
+  /** Add a `tenant` label to the webhook, reconcile and group metrics (METRICS_TENANT_LABEL). */
+  metricsTenantLabel: boolean;
+  /** COMETCHAT_API_URL: CometChat's REST base URL, with `{appId}` and `{region}` filled in per tenant. */
+  cometchatApiUrl: string;
 }
 
 export interface ApiConfig extends ServiceConfig {
@@ -48,6 +54,10 @@ export interface ApiConfig extends ServiceConfig {
   httpTimeouts: { requestMs: number; headersMs: number; keepAliveMs: number };
   /** Total bytes of webhook bodies this process receives and holds at once. */
   webhookBodyBytesInFlight: number;
+  /** Identity providers' key sets (userAuth type jwks): refresh age, refetch cooldown, fetch timeout. */
+  jwks: { cacheMaxAgeMs: number; cooldownMs: number; timeoutMs: number };
+  /** Largest part of an NDJSON import upload (one request). */
+  importPartMaxBytes: number;
 }
 
 /**
@@ -88,6 +98,20 @@ export interface WorkerConfig extends ServiceConfig {
     serviceIdentities: number;
     sweepIntervalMs: number;
     webhookEventRetentionDays: number;
+    /** How long the log of webhook deliveries (what operators list) is kept. */
+    webhookDeliveryRetentionHours: number;
+    /** The worker process's own port for /health, /ready and /metrics; null: none. */
+    opsPort: number | null;
+    opsHost: string;
+  };
+  /** Drift repair of Twilio tenants: where their REST API is, and how often each tenant is read. */
+  twilio: { apiUrl: string; sweepIntervalSeconds: number };
+  /** Imports and CometChat drift repair (src/imports). */
+  imports: {
+    batchSize: number; maxBacklog: number; pollIntervalMs: number; concurrency: number;
+    /** Groups and members per CometChat page. */
+    cometchatPageSize: number;
+    driftRepairPollIntervalMs: number;
   };
 }
 
@@ -110,6 +134,7 @@ export class ConfigError extends Error {
 }
 
 export { VIRGIL_CLOUD_URL };
+export { DEFAULT_COMETCHAT_API_URL };
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export type Env = Record<string, string | undefined>;
@@ -126,6 +151,14 @@ function int(env: Env, name: string, fallback: number, min: number, max: number)
   const n = Number(raw);
   if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
   return n;
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = str(env, name);
+  if (raw === undefined) return fallback;
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  throw new ConfigError(name, `must be true or false, got "${raw}"`);
 }
 
 function url(env: Env, name: string, protocols: string[]): string | undefined {
@@ -199,7 +232,17 @@ function serviceConfig(env: Env, devDefaults: DevDefaults, opts: { databaseRequi
     virgilApiUrl: url(env, 'VIRGIL_API_URL', ['http:', 'https:'])?.replace(/\/+$/, '') ?? (isProd ? VIRGIL_CLOUD_URL : null),
     masterKeys: masterKeysFrom(env, devDefaults.masterKeys),
     tenantCacheTtlSeconds: int(env, 'TENANT_CACHE_TTL_SECONDS', 300, 1, 86_400),
+    metricsTenantLabel: bool(env, 'METRICS_TENANT_LABEL', false),
+    cometchatApiUrl: cometchatApiUrlFrom(env),
   };
+}
+
+function cometchatApiUrlFrom(env: Env): string {
+  const template = str(env, 'COMETCHAT_API_URL') ?? DEFAULT_COMETCHAT_API_URL;
+  // Checked with the placeholders filled in, as it will be used.
+  const sample = template.replaceAll('{appId}', 'app').replaceAll('{region}', 'us');
+  url({ COMETCHAT_API_URL: sample }, 'COMETCHAT_API_URL', ['http:', 'https:']);
+  return template.replace(/\/+$/, '');
 }
 
 function apiSettings(env: Env, devDefaults: DevDefaults, isProd: boolean): Omit<ApiConfig, keyof ServiceConfig> {
@@ -235,6 +278,12 @@ function apiSettings(env: Env, devDefaults: DevDefaults, isProd: boolean): Omit<
     httpTimeouts: { requestMs, headersMs, keepAliveMs: int(env, 'HTTP_KEEP_ALIVE_TIMEOUT_MS', 72_000, 1000, 3_600_000) },
     // At least one largest webhook body must fit, or no large delivery could ever be accepted.
     webhookBodyBytesInFlight: int(env, 'WEBHOOK_BODY_BYTES_IN_FLIGHT', 64 * 1024 * 1024, 1024 * 1024, 1024 * 1024 * 1024),
+    jwks: {
+      cacheMaxAgeMs: int(env, 'JWKS_CACHE_MAX_AGE_MS', 600_000, 1_000, 86_400_000),
+      cooldownMs: int(env, 'JWKS_COOLDOWN_MS', 30_000, 0, 3_600_000),
+      timeoutMs: int(env, 'JWKS_TIMEOUT_MS', 5_000, 100, 60_000),
+    },
+    importPartMaxBytes: int(env, 'IMPORT_PART_MAX_BYTES', 64 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
   };
 }
 
@@ -247,6 +296,21 @@ function workerSettings(env: Env): Omit<WorkerConfig, keyof ServiceConfig> {
       serviceIdentities: int(env, 'WORKER_SERVICE_IDENTITIES', 1_000, 1, 1_000_000),
       sweepIntervalMs: int(env, 'OUTBOX_SWEEP_INTERVAL_MS', 5000, 100, 3_600_000),
       webhookEventRetentionDays: int(env, 'WEBHOOK_EVENT_RETENTION_DAYS', 30, 1, 3650),
+      webhookDeliveryRetentionHours: int(env, 'WEBHOOK_DELIVERY_RETENTION_HOURS', 72, 1, 24 * 365),
+      opsPort: str(env, 'WORKER_OPS_PORT') === undefined ? null : int(env, 'WORKER_OPS_PORT', 0, 0, 65535),
+      opsHost: str(env, 'WORKER_OPS_HOST') ?? '127.0.0.1',
+    },
+    twilio: {
+      apiUrl: url(env, 'TWILIO_API_URL', ['http:', 'https:'])?.replace(/\/+$/, '') ?? TWILIO_CONVERSATIONS_URL,
+      sweepIntervalSeconds: int(env, 'TWILIO_SWEEP_INTERVAL_SECONDS', 900, 10, 86_400),
+    },
+    imports: {
+      batchSize: int(env, 'IMPORT_BATCH_SIZE', 500, 1, 1000),
+      maxBacklog: int(env, 'IMPORT_MAX_BACKLOG', 500, 1, 10_000_000),
+      pollIntervalMs: int(env, 'IMPORT_POLL_INTERVAL_MS', 2_000, 50, 3_600_000),
+      concurrency: int(env, 'IMPORT_CONCURRENCY', 2, 1, 64),
+      cometchatPageSize: int(env, 'COMETCHAT_PAGE_SIZE', 1000, 1, 1000),
+      driftRepairPollIntervalMs: int(env, 'DRIFT_REPAIR_POLL_INTERVAL_MS', 30_000, 50, 3_600_000),
     },
   };
 }
@@ -276,6 +340,16 @@ export function loadDevConfig(env: Env, devDefaults: DevDefaults = {}): DevConfi
     embeddedPostgresPort: int(env, 'EMBEDDED_PG_PORT', 54329, 1, 65535),
     emulatorPort: int(env, 'EMULATOR_PORT', 8787, 0, 65535),
   });
+}
+
+/** `npm run import`: where the admin API is and the token to call it with. */
+export interface ImportCommandConfig { adminUrl: string; adminToken: string }
+
+export function loadImportCommandConfig(env: Env): ImportCommandConfig {
+  const adminUrl = url(env, 'E2EE_ADMIN_URL', ['http:', 'https:']) ?? `http://127.0.0.1:${int(env, 'PORT', 3000, 1, 65535)}/admin`;
+  const adminToken = str(env, 'E2EE_ADMIN_TOKEN') ?? str(env, 'ADMIN_TOKENS')?.split(',')[0].trim();
+  if (!adminToken) throw new ConfigError('E2EE_ADMIN_TOKEN', 'is required (an admin token; the first of ADMIN_TOKENS is used when it is unset)');
+  return Object.freeze({ adminUrl: adminUrl.replace(/\/+$/, ''), adminToken });
 }
 
 /** `npm run migrate`. */

@@ -3,6 +3,7 @@
  */
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
+import { QuietClient } from './quiet-client.js';
 import type { Database } from './schema.js';
 
 // bigint (int8) columns come back as strings; timestamps as Date (pg default).
@@ -21,6 +22,8 @@ export function createDatabase(connectionString: string, opts: { max?: number; a
     application_name: opts.applicationName ?? 'e2ee-extension',
     // Fail fast instead of queueing forever when the server is gone.
     connectionTimeoutMillis: 10_000,
+    // A client losing its connection while checked out must not crash the process either.
+    Client: QuietClient,
   });
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on('error', () => {});

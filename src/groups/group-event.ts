@@ -1,6 +1,6 @@
 /**
- * The one internal shape both intake formats are normalised into. Type names are those of the
- * platform-neutral format; CometChat triggers map onto them one to one.
+ * The one internal shape every intake format is normalised into. Type names are those of the
+ * platform-neutral format; CometChat triggers and Twilio Conversations events map onto them.
  */
 
 export const GROUP_EVENT_TYPES = [
@@ -21,11 +21,11 @@ export type GroupEventType = (typeof GROUP_EVENT_TYPES)[number];
 /** Types whose `members` list must name at least one member: the `group.member_*` ones. */
 export const MEMBER_EVENT_TYPES: ReadonlySet<GroupEventType> = new Set(GROUP_EVENT_TYPES.filter((type) => type.startsWith('group.member_')));
 
-export type WebhookSource = 'cometchat' | 'standard';
+export type WebhookSource = 'cometchat' | 'standard' | 'twilio';
 
 export interface GroupEvent {
   source: WebhookSource;
-  /** Deduplication key: the `webhook-id` header, or a content hash for CometChat (no event ids). */
+  /** Deduplication key: the `webhook-id` header, or a content hash for CometChat and Twilio (no event ids). */
   key: string;
   type: GroupEventType;
   /** When the change happened on the platform (millisecond precision); orders the decisions. */

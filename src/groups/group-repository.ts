@@ -54,11 +54,14 @@ export async function lockGroupsRegisters(
   take(await lock(sorted), new Set());
   const missing = sorted.filter((g) => !result.has(groupKey(g)));
   if (missing.length > 0) {
-    const inserted = await trx.insertInto('groups')
-      .values(missing.map((g) => ({ tenant_id: g.tenantId, guid: g.guid, identity: g.identity(), lifecycle_at: NEVER })))
-      .onConflict((oc) => oc.columns(['tenant_id', 'guid']).doNothing())
-      .returning(['tenant_id', 'guid'])
-      .execute();
+    // Arrays rather than a VALUES row per group: one statement of four parameters for any batch.
+    const { rows: inserted } = await sql<{ tenant_id: string; guid: string }>`
+      INSERT INTO groups (tenant_id, guid, identity, lifecycle_at)
+      SELECT n.tenant_id, n.guid, n.identity, ${NEVER}::timestamptz
+        FROM unnest(${sql.val(missing.map((g) => g.tenantId))}::text[], ${sql.val(missing.map((g) => g.guid))}::text[],
+                    ${sql.val(missing.map((g) => g.identity()))}::text[]) AS n(tenant_id, guid, identity)
+      ON CONFLICT (tenant_id, guid) DO NOTHING
+      RETURNING tenant_id, guid`.execute(trx);
     take(await lock(missing), new Set(inserted.map((r) => groupKey({ tenantId: r.tenant_id, guid: r.guid }))));
     if (missing.some((g) => !result.has(groupKey(g)))) throw new Error('group row vanished while being locked');
   }
@@ -365,4 +368,13 @@ export async function groupsDueForSweep(db: Executor, opts: { staleAfterMs: numb
       ORDER BY g.updated_at LIMIT ${opts.limit})
   `.execute(db);
   return rows;
+}
+
+/** The guids of the tenant's groups that are not deleted, in order. */
+export async function liveGroupGuids(db: Executor, tenantId: string): Promise<string[]> {
+  const rows = await db.selectFrom('groups').select('guid')
+    .where('tenant_id', '=', tenantId).where('deleted', '=', false)
+    .orderBy('guid')
+    .execute();
+  return rows.map((r) => r.guid);
 }

@@ -49,6 +49,19 @@ export async function writeMembersDecisions(
   await membersDecisionsUpsert(writes)?.execute(trx);
 }
 
+/** Every decision held about each of `guids` (a group never decided about maps to an empty map). */
+export async function allMemberDecisions(trx: Transaction<Database>, tenantId: string, guids: readonly string[]): Promise<Map<string, Map<string, MemberDecision>>> {
+  const byGroup = new Map<string, Map<string, MemberDecision>>(guids.map((guid) => [guid, new Map()]));
+  if (guids.length === 0) return byGroup;
+  const rows = await trx.selectFrom('group_members')
+    .select(['guid', 'uid', 'is_member', 'changed_at'])
+    .where('tenant_id', '=', tenantId)
+    .where('guid', '=', sql<string>`ANY(${sql.val([...byGroup.keys()])}::text[])`)
+    .execute();
+  for (const r of rows) byGroup.get(r.guid)?.set(r.uid, { isMember: r.is_member, at: r.changed_at });
+  return byGroup;
+}
+
 export async function writeMemberDecisions(trx: Transaction<Database>, tenantId: string, guid: string, decisions: ReadonlyMap<string, MemberDecision>): Promise<void> {
   await writeMembersDecisions(trx, [{ tenantId, guid, decisions }]);
 }

@@ -30,11 +30,14 @@ export async function requestReconciles(trx: Transaction<Database>, targets: rea
 /** The statement of requestReconciles, or null when there is nothing to request (to run with other writes). */
 export function reconcileRequestsUpsert(targets: readonly OutboxTarget[], handedToQueue: boolean): RawBuilder<unknown> | null {
   if (targets.length === 0) return null;
+  // Once each (an upsert may not touch a row twice), in one order (two writers never wait in a cycle).
+  const unique = [...new Map(targets.map((t) => [`${t.tenant_id}\0${t.guid}`, t])).entries()]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, t]) => t);
   const enqueuedAt = handedToQueue ? sql`now()` : sql`NULL::timestamptz`;
   return sql`
     INSERT INTO reconcile_outbox (tenant_id, guid, enqueued_at)
     SELECT t.tenant_id, t.guid, ${enqueuedAt}
-      FROM unnest(${sql.val(targets.map((t) => t.tenant_id))}::text[], ${sql.val(targets.map((t) => t.guid))}::text[]) AS t(tenant_id, guid)
+      FROM unnest(${sql.val(unique.map((t) => t.tenant_id))}::text[], ${sql.val(unique.map((t) => t.guid))}::text[]) AS t(tenant_id, guid)
     ON CONFLICT (tenant_id, guid) DO UPDATE SET requested_at = now(), enqueued_at = EXCLUDED.enqueued_at`;
 }
 

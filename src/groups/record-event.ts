@@ -17,8 +17,9 @@
 import type { Db } from '../db/database.js';
 import { applyDecisions, decidesAnything, decisionsOf, type MemberDecision } from './desired-state.js';
 import type { GroupEvent } from './group-event.js';
-import { sql } from 'kysely';
-import { groupKey, groupsRegistersUpdate, lockGroupsRegisters, type GroupRegistersWrite } from './group-repository.js';
+import { sql, type Transaction } from 'kysely';
+import type { Database } from '../db/schema.js';
+import { groupKey, groupsRegistersUpdate, lockGroupsRegisters, type GroupKey, type GroupRegistersWrite } from './group-repository.js';
 import { membersDecisions, membersDecisionsUpsert } from './member-repository.js';
 import { reconcileRequestsUpsert, type OutboxTarget } from './outbox-repository.js';
 import { eventKey, insertWebhookEvents } from './webhook-event-repository.js';
@@ -106,18 +107,35 @@ export async function recordGroupEvents(db: Db, items: readonly EventToRecord[],
     }
 
     const groupStates = [...state.values()];
-    const changed: OutboxTarget[] = groupStates.filter((g) => g.write.desiredChanged).map((g) => ({ tenant_id: g.write.tenantId, guid: g.write.guid }));
-    // The three writes in one statement (one round trip): every row they touch belongs to a group
-    // this transaction has locked.
-    const writes = [
-      membersDecisionsUpsert(groupStates.map((g) => ({ tenantId: g.write.tenantId, guid: g.write.guid, decisions: g.memberWrites }))),
-      groupsRegistersUpdate(groupStates.filter((g) => g.written).map((g) => g.write)),
-      reconcileRequestsUpsert(changed, opts.enqueuesAfterCommit ?? false),
-    ].filter((w) => w !== null);
-    const [last, ...before] = writes.reverse();
-    if (last) await sql`${before.length > 0 ? sql`WITH ${sql.join(before.map((w, i) => sql`${sql.raw(`w${i}`)} AS (${w})`))} ` : sql``}${last}`.execute(trx);
+    await writeDesiredState(trx, {
+      members: groupStates.map((g) => ({ tenantId: g.write.tenantId, guid: g.write.guid, decisions: g.memberWrites })),
+      registers: groupStates.filter((g) => g.written).map((g) => g.write),
+      requests: groupStates.filter((g) => g.write.desiredChanged).map((g) => ({ tenant_id: g.write.tenantId, guid: g.write.guid })),
+      handedToQueue: opts.enqueuesAfterCommit ?? false,
+    });
     return results;
   });
+}
+
+/**
+ * Writes what applying decisions changed, in one statement (one round trip): member decisions, the
+ * groups' registers, and reconcile requests for the groups whose desired state changed
+ * (`handedToQueue`: the caller enqueues them right after the commit, see outbox-repository.ts).
+ * Every row they touch belongs to a group the caller's transaction has locked.
+ */
+export async function writeDesiredState(trx: Transaction<Database>, changes: {
+  members: ReadonlyArray<GroupKey & { decisions: ReadonlyMap<string, MemberDecision> }>;
+  registers: readonly GroupRegistersWrite[];
+  requests: readonly OutboxTarget[];
+  handedToQueue: boolean;
+}): Promise<void> {
+  const writes = [
+    membersDecisionsUpsert(changes.members),
+    groupsRegistersUpdate(changes.registers),
+    reconcileRequestsUpsert(changes.requests, changes.handedToQueue),
+  ].filter((w) => w !== null);
+  const [last, ...before] = writes.reverse();
+  if (last) await sql`${before.length > 0 ? sql`WITH ${sql.join(before.map((w, i) => sql`${sql.raw(`w${i}`)} AS (${w})`))} ` : sql``}${last}`.execute(trx);
 }
 
 /** recordGroupEvents for one event. */

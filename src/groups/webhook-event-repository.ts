@@ -4,6 +4,7 @@
  */
 import { sql, type Transaction } from 'kysely';
 import type { Db } from '../db/database.js';
+import { deleteOlderThan } from '../db/batched-delete.js';
 import type { Database } from '../db/schema.js';
 import type { GroupEvent } from './group-event.js';
 
@@ -40,14 +41,6 @@ export async function insertWebhookEvent(trx: Transaction<Database>, tenantId: s
 }
 
 /** Deletes up to `batchSize` events received more than `retentionDays` ago; returns how many. */
-export async function pruneWebhookEvents(db: Db, retentionDays: number, batchSize: number): Promise<number> {
-  // SKIP LOCKED: two workers pruning at once take different rows instead of waiting.
-  const { numAffectedRows } = await sql`
-    DELETE FROM webhook_events e USING (
-      SELECT id FROM webhook_events
-       WHERE received_at < now() - make_interval(days => ${retentionDays})
-       ORDER BY received_at LIMIT ${batchSize}
-         FOR UPDATE SKIP LOCKED) old
-     WHERE e.id = old.id`.execute(db);
-  return Number(numAffectedRows ?? 0);
+export function pruneWebhookEvents(db: Db, retentionDays: number, batchSize: number): Promise<number> {
+  return deleteOlderThan(db, 'webhook_events', 'received_at', sql`now() - make_interval(days => ${retentionDays})`, batchSize);
 }

@@ -7,16 +7,22 @@
  * idempotent (a decision counts only when its event time is later than the member's last one), so
  * a redelivery arriving after its row was pruned is accepted again and changes nothing.
  * Standard Webhooks deliveries older than the signature tolerance are refused before that anyway.
+ *
+ * The log of deliveries (`webhook_deliveries`, what operators list) is pruned in the same pass,
+ * after its own, shorter retention (WEBHOOK_DELIVERY_RETENTION_HOURS).
  */
 import type { Logger } from 'pino';
 import { PeriodicTask } from '../lib/periodic-task.js';
 import type { Db } from '../db/database.js';
 import { pruneWebhookEvents } from './webhook-event-repository.js';
+import { pruneWebhookDeliveries } from './webhook-delivery-repository.js';
 
 export interface WebhookEventRetentionOptions {
   db: Db;
   log: Logger;
   retentionDays: number;
+  /** Retention of the delivery log; when absent, it is not pruned here. */
+  deliveryRetentionHours?: number;
   /** Default: hourly, the first run a minute after start. */
   intervalMs?: number;
   /** Rows per DELETE statement: short transactions beside the webhook intake. */
@@ -24,7 +30,7 @@ export interface WebhookEventRetentionOptions {
 }
 
 export class WebhookEventRetention {
-  readonly #opts: Required<WebhookEventRetentionOptions>;
+  readonly #opts: Required<Omit<WebhookEventRetentionOptions, 'deliveryRetentionHours'>> & Pick<WebhookEventRetentionOptions, 'deliveryRetentionHours'>;
   readonly #task: PeriodicTask;
 
   constructor(opts: WebhookEventRetentionOptions) {
@@ -45,16 +51,25 @@ export class WebhookEventRetention {
     return this.#task.stop();
   }
 
-  /** Deletes every event received before the retention window; returns how many. */
+  /** Deletes every event received before the retention window (and old delivery log rows); returns how many events. */
   async pruneOnce(): Promise<number> {
-    const { db, retentionDays, batchSize } = this.#opts;
+    const { db, retentionDays, deliveryRetentionHours } = this.#opts;
+    const pruned = await this.#inBatches((batch) => pruneWebhookEvents(db, retentionDays, batch));
+    if (pruned > 0) this.#opts.log.info({ pruned, retentionDays }, 'webhook events pruned');
+    if (deliveryRetentionHours !== undefined) {
+      const deliveries = await this.#inBatches((batch) => pruneWebhookDeliveries(db, deliveryRetentionHours, batch));
+      if (deliveries > 0) this.#opts.log.info({ pruned: deliveries, retentionHours: deliveryRetentionHours }, 'webhook delivery log pruned');
+    }
+    return pruned;
+  }
+
+  async #inBatches(prune: (batchSize: number) => Promise<number>): Promise<number> {
+    const { batchSize } = this.#opts;
     let pruned = 0;
     for (;;) {
-      const deleted = await pruneWebhookEvents(db, retentionDays, batchSize);
+      const deleted = await prune(batchSize);
       pruned += deleted;
-      if (deleted < batchSize) break;
+      if (deleted < batchSize) return pruned;
     }
-    if (pruned > 0) this.#opts.log.info({ pruned, retentionDays }, 'webhook events pruned');
-    return pruned;
   }
 }

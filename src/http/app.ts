@@ -1,9 +1,15 @@
 /**
  * The HTTP applications. `buildApp` never listens; entry points and tests decide that.
- * The admin API is mounted under /admin on the public app unless it runs on its own port.
+ * The admin API (with the console and, on this port, /metrics behind the admin token) is mounted
+ * under /admin on the public app unless it runs on its own port, where /metrics is open: that port
+ * is meant for the operators' network only. The worker serves /health, /ready and /metrics on its
+ * own port (`buildWorkerOpsApp`).
  */
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
 import type { ApiContext } from '../app/context.js';
+import { readinessProbe, serviceChecks, type ReadinessReport } from '../app/readiness.js';
+import type { ServiceMetrics } from '../metrics/service-metrics.js';
 import { clientErrorHandler, frameworkErrorHandler, registerErrorHandling } from './errors.js';
 import securityHeaders from './plugins/security-headers.js';
 import cors from './plugins/cors.js';
@@ -12,6 +18,11 @@ import { lazyChildLoggerFactory } from './request-logger.js';
 import extensionRoutes from './routes/extension/index.js';
 import webhookRoutes from './routes/webhooks/index.js';
 import adminRoutes from './routes/admin/index.js';
+import adminAuth from './plugins/admin-auth.js';
+import httpMetrics from './plugins/http-metrics.js';
+import openapi from './plugins/openapi.js';
+import { healthRoutes, metricsRoute, openApiRoute } from './routes/ops.js';
+import { consolePages, docsPages } from './routes/web-pages.js';
 
 export interface BuildAppOptions {
   /** Mount the admin API under /admin (default true). False when it listens on ADMIN_PORT. */
@@ -54,24 +65,59 @@ function baseFastify(ctx: ApiContext): FastifyInstance {
   });
 }
 
+/** What every app has first: the error envelope, the route inventory and OpenAPI (before any route), metrics, headers. */
+async function foundations(app: FastifyInstance, metrics: ServiceMetrics): Promise<void> {
+  registerErrorHandling(app);
+  await app.register(openapi);
+  await app.register(httpMetrics, { metrics });
+  await app.register(securityHeaders);
+}
+
+/** Everything behind the admin token: the admin API, the whole OpenAPI document, and /metrics when asked. */
+const operatorScope: FastifyPluginAsync<{ ctx: ApiContext; metrics: boolean }> = async (scope, { ctx, metrics }) => {
+  await scope.register(adminAuth, { ctx });
+  await scope.register(adminRoutes, { ctx, prefix: '/admin' });
+  if (metrics) await scope.register(metricsRoute, { metrics: ctx.metrics });
+};
+
 export async function buildApp(ctx: ApiContext, opts: BuildAppOptions = {}): Promise<FastifyInstance> {
   const app = baseFastify(ctx);
-  registerErrorHandling(app);
-  await app.register(securityHeaders);
+  await foundations(app, ctx.metrics);
   await app.register(cors);
-  app.get('/health', async () => ({ data: { status: 'ok' } }));
+  await app.register(healthRoutes, { ready: readinessProbe(() => serviceChecks(ctx)) });
+  await app.register(openApiRoute, { whole: false });
+  await app.register(docsPages);
   await app.register(extensionRoutes, { ctx, prefix: '/v1' });
   await app.register(webhookRoutes, { ctx, prefix: '/v1/webhooks' });
-  if (opts.mountAdmin ?? true) await app.register(adminRoutes, { ctx, prefix: '/admin' });
+  if (opts.mountAdmin ?? true) {
+    await app.register(consolePages);
+    await app.register(operatorScope, { ctx, metrics: true });
+  }
   return app;
 }
 
-/** The admin API alone, for ADMIN_PORT. */
+/** The admin API alone, for ADMIN_PORT: with the console, the docs, and /metrics without a token. */
 export async function buildAdminApp(ctx: ApiContext): Promise<FastifyInstance> {
   const app = baseFastify(ctx);
-  registerErrorHandling(app);
-  await app.register(securityHeaders);
-  app.get('/health', async () => ({ data: { status: 'ok' } }));
-  await app.register(adminRoutes, { ctx, prefix: '/admin' });
+  await foundations(app, ctx.metrics);
+  await app.register(healthRoutes, { ready: readinessProbe(() => serviceChecks(ctx)) });
+  await app.register(openApiRoute, { whole: false });
+  await app.register(docsPages);
+  await app.register(consolePages);
+  await app.register(metricsRoute, { metrics: ctx.metrics });
+  await app.register(operatorScope, { ctx, metrics: false });
+  return app;
+}
+
+/** The worker process's port (WORKER_OPS_PORT): /health, /ready (its checks) and /metrics. */
+export async function buildWorkerOpsApp(opts: { log: Logger; metrics: ServiceMetrics; ready: () => Promise<ReadinessReport> }): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: opts.log as unknown as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    return503OnClosing: false,
+  });
+  await foundations(app, opts.metrics);
+  await app.register(healthRoutes, { ready: opts.ready });
+  await app.register(metricsRoute, { metrics: opts.metrics });
   return app;
 }

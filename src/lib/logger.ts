@@ -6,8 +6,10 @@ import { pino, type DestinationStream, type Logger } from 'pino';
 
 export const REDACT_PATHS = [
   'req.headers.authorization', 'req.headers.authtoken', 'req.headers.cookie', 'req.headers["webhook-signature"]',
+  'req.headers["x-twilio-signature"]',
   'headers.authorization', 'authorization', '*.authorization',
   '*.password', '*.secret', '*.appKey', '*.privateKey', '*.signingSecret', '*.token', '*.virgilToken',
+  '*.authToken', '*.secondaryAuthToken', '*.apiKeySecret', '*.authTokens',
   'body', 'req.body', '*.body',
 ];
 

@@ -13,9 +13,11 @@
  * Not transaction-scoped: a run spends most of its time waiting for Virgil. If the lock connection
  * breaks (database restart, terminated backend), the server drops every lock it held; each run
  * holding one learns it before recording anything (`assertHeld`), and the next lock opens a new
- * connection.
+ * connection. (Locks held for other work, such as an import, take a pooled connection each:
+ * src/db/session-lock.ts.)
  */
 import pg from 'pg';
+import type { AssertLockHeld, LockResult } from '../db/session-lock.js';
 import { DomainError } from '../lib/errors.js';
 
 /**
@@ -36,10 +38,7 @@ export class ReconcileTimeoutError extends DomainError {
   }
 }
 
-export type LockResult<T> = { locked: false } | { locked: true; value: T };
-
-/** Throws GroupLockLostError if the lock can no longer be relied on. */
-export type AssertLockHeld = () => void;
+export type { AssertLockHeld, LockResult } from '../db/session-lock.js';
 
 /** The lock connection and what it holds; replaced by a new one once it breaks. */
 interface Session {
@@ -78,14 +77,10 @@ export class GroupLocks {
     if (this.#session && !this.#session.broken) return this.#session;
     const client = this.newClient();
     const session: Session = { client, ready: Promise.resolve(), broken: null, tail: Promise.resolve() };
-    const fail = (err: Error) => {
-      session.broken ??= err;
-      if (this.#session === session) this.#session = null;
-    };
-    client.on('error', fail);
-    client.on('end', () => fail(new Error('the group lock connection ended')));
+    client.on('error', (err: Error) => this.#discard(session, err));
+    client.on('end', () => this.#discard(session, new Error('the group lock connection ended')));
     session.ready = client.connect().then(() => {}, (err: Error) => {
-      fail(err);
+      this.#discard(session, err);
       throw err;
     });
     session.tail = session.ready.catch(() => {});
@@ -93,13 +88,24 @@ export class GroupLocks {
     return session;
   }
 
+  /**
+   * A connection that failed in any way is closed and never used again: the server then drops every
+   * lock it held (so none is left behind unknown to us), and each run holding one sees it lost.
+   */
+  #discard(session: Session, err: Error): void {
+    if (session.broken) return;
+    session.broken = err;
+    if (this.#session === session) this.#session = null;
+    session.client.end().catch(() => {});
+  }
+
   /** The lease of the group, or null when another run (here or in any process) holds it. */
   async #acquire(key: string): Promise<Lease | null> {
     if (this.#closed) throw new Error('group locks are closed');
     if (this.#held.has(key)) return null;
     this.#held.add(key);
+    const session = this.#currentSession();
     try {
-      const session = this.#currentSession();
       await session.ready;
       const { rows } = await query<{ locked: boolean }>(session, 'SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked', [key]);
       if (rows[0]?.locked !== true) {
@@ -108,6 +114,8 @@ export class GroupLocks {
       }
       return { key, session, lost: null };
     } catch (err) {
+      // Unsure whether the server granted it: a lock we do not know we hold would block the group.
+      this.#discard(session, err as Error);
       this.#held.delete(key);
       throw err;
     }
@@ -119,9 +127,7 @@ export class GroupLocks {
       if (!session.broken) await query(session, 'SELECT pg_advisory_unlock(hashtextextended($1, 0))', [key]);
     } catch (err) {
       // Unsure whether the server still holds it: drop the connection, which releases everything.
-      session.broken ??= err as Error;
-      if (this.#session === session) this.#session = null;
-      session.client.end().catch(() => {});
+      this.#discard(session, err as Error);
     } finally {
       this.#held.delete(key);
     }

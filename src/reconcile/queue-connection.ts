@@ -13,6 +13,7 @@
  */
 import pg from 'pg';
 import { Queue, Worker, withBackend, createPostgresBackend, runMigrations, type IQueueBackend, type Processor, type WorkerOptions } from 'bullmq';
+import { QuietClient } from '../db/quiet-client.js';
 import { DEFAULT_JOB_OPTIONS, DEFAULT_QUEUE_PREFIX, GROUP_QUEUE_NAME, type GroupJobData } from './jobs.js';
 
 export type QueueBackendKind = 'redis' | 'postgres';
@@ -38,20 +39,6 @@ export type GroupWorker = Worker<GroupJobData, unknown, string, IQueueBackend, n
 
 const postgres = withBackend(createPostgresBackend);
 const BULLMQ_SCHEMA = 'bullmq';
-
-/**
- * node-postgres emits 'error' on a client whose connection drops, and an 'error' event nobody
- * listens to ends the process. BullMQ removes its listeners from its LISTEN client before ending
- * it, so a database going away at that moment (a failover during a deploy, or `npm run dev`
- * stopping its embedded PostgreSQL on SIGTERM) would crash a process that is shutting down
- * cleanly. Such an error only concerns a connection being discarded: it is dropped here.
- */
-class QuietClient extends pg.Client {
-  override emit(event: string | symbol, ...args: unknown[]): boolean {
-    if (event === 'error' && this.listenerCount('error') === 0) return false;
-    return super.emit(event, ...args);
-  }
-}
 
 export class QueueConnection {
   readonly kind: QueueBackendKind;

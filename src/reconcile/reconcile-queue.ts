@@ -28,7 +28,7 @@ import {
   KEY_CHECK_JOB, RECONCILE_JOB, WAKE_JOB, keyCheckJobOptions, reconcileDeduplicationId, reconcileJobOptions, wakeJobOptions, type WakeReason,
 } from './jobs.js';
 import { PendingRegistrations, type PendingRegistrationsOptions } from '../groups/pending-registrations.js';
-import type { ReconcileRequester } from '../groups/reconcile-requester.js';
+import type { QueueProbe, ReconcileRequester } from '../groups/reconcile-requester.js';
 import { groupsAwaiting, uidsHoldingTickets } from '../groups/group-repository.js';
 import { markNotEnqueued, type OutboxTarget } from '../groups/outbox-repository.js';
 import { IntervalGate } from '../lib/interval-gate.js';
@@ -72,9 +72,11 @@ export interface ReconcileQueueOptions {
 const KEY_CHECK_MEMORY = 100_000;
 
 const MAX_BATCHED_UIDS_PER_TENANT = 5_000;
+/** The job states operators see (BullMQ 6 has no paused state). */
+const JOB_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children', 'failed', 'completed'] as const;
 const MAX_GROUPS_PER_FLUSH = 1_000;
 
-export class ReconcileQueue implements ReconcileRequester {
+export class ReconcileQueue implements ReconcileRequester, QueueProbe {
   readonly connection: QueueConnection;
   #queue: Promise<GroupQueue> | null = null;
   readonly #log: Logger;
@@ -170,6 +172,16 @@ export class ReconcileQueue implements ReconcileRequester {
    */
   async wake(tenantId: string, guid: string, slot: string, delayMs: number, reason: WakeReason): Promise<void> {
     await this.#bounded(this.getQueue().then((queue) => queue.add(WAKE_JOB, { tenantId, guid, reason }, wakeJobOptions(tenantId, guid, slot, delayMs))));
+  }
+
+  /** Rejects unless the queue backend answers within the enqueue timeout (readiness). */
+  async ping(): Promise<void> {
+    await this.#bounded(this.getQueue().then((queue) => queue.getJobCounts('waiting')));
+  }
+
+  /** Jobs by state, as BullMQ counts them (queue depth for the metrics). */
+  async jobCounts(): Promise<Record<string, number>> {
+    return this.#bounded(this.getQueue().then((queue) => queue.getJobCounts(...JOB_STATES)));
   }
 
   userActive(tenantId: string, uid: string): void {

@@ -58,8 +58,8 @@ export type VirgilStep = 'created' | 'removed' | 'added' | 'revoked' | 'readded'
  * Told of every change a run makes on Virgil, right after it was made (and recorded: the group's
  * membership version rose) and before the run goes on: the worker logs each one (who lost or gained
  * access to which group is what an operator audits), and reliability tests stop runs at exact
- * points through the same seam. `uids`: the members given tickets by this step (created, added,
- * readded). Awaited: a throwing observer fails the run there, as a crash at that point would.
+ * points through the same seam. `uids`: the members the step is about: given the tickets (created,
+ * added, readded) or losing them (removed, revoked); the worker audits them. Awaited: a throwing observer fails the run there, as a crash at that point would.
  */
 export type VirgilChangeObserver = (step: VirgilStep, group: { tenantId: string; guid: string }, uids: string[]) => Promise<void> | void;
 
@@ -97,10 +97,10 @@ export async function reconcileGroup(
       const group = { tenantId: desired.tenantId, guid: desired.guid };
       let changes = 0;
       const recorder: ChangeRecorder = {
-        async changed(step, change) {
+        async changed(step, change, members) {
           await recordVirgilChange(deps.db, group.tenantId, group.guid, change);
           changes++;
-          await deps.observeVirgilChange(step, group, change?.cards?.map((c) => c.uid) ?? []);
+          await deps.observeVirgilChange(step, group, members ?? change?.cards?.map((c) => c.uid) ?? []);
         },
         firstSight: (cards) => recordMemberCards(deps.db, group.tenantId, group.guid, cards),
       };
@@ -140,7 +140,8 @@ export async function reconcileGroup(
 
 /** How a run records what it did on Virgil, as it goes (see recordVirgilChange). */
 interface ChangeRecorder {
-  changed(step: VirgilStep, change?: VirgilChange): Promise<void>;
+  /** `members`: the uids the step is about (by default those given tickets in `change`). */
+  changed(step: VirgilStep, change?: VirgilChange, members?: string[]): Promise<void>;
   /** Cards of participants seen for the first time (nothing changed on Virgil). */
   firstSight(cards: Array<{ uid: string; cardId: string }>): Promise<void>;
 }
@@ -171,6 +172,7 @@ async function applyToVirgil(
 
   const uidByIdentity = new Map<string, string>();
   for (const uid of [...desired.virgilMembers, ...desired.desiredMembers]) uidByIdentity.set(tenant.userIdentity(uid), uid);
+  const uidsOf = (identities: string[]) => identities.filter((p) => p !== svc.identity).map((p) => uidByIdentity.get(p) ?? p);
   const desiredIdentities = new Set(desired.desiredMembers.map((uid) => tenant.userIdentity(uid)));
   const overCapacity = desired.desiredMembers.length > MAX_GROUP_MEMBERS;
   const batches = await ticketBatcher(svc);
@@ -206,11 +208,11 @@ async function applyToVirgil(
   // Members that must go, go in every case: removal never grants access to anyone.
   if (group && leaving.length > 0) {
     await removeMembers(group, leaving, staying.flatMap((identity) => cards.get(identity) ?? []), batches);
-    await record.changed('removed');
+    await record.changed('removed', {}, uidsOf(leaving));
   }
   if (staleBefore.length > 0) {
     await revokeAccess(svc, groupId, staleBefore);
-    await record.changed('revoked');
+    await record.changed('revoked', {}, uidsOf(staleBefore));
   }
 
   // Key changes: a member who holds the tickets under an older card gets them again for the new

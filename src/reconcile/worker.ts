@@ -1,7 +1,8 @@
 /**
  * The group-owner worker: a BullMQ worker on the group queue, the outbox sweeper, the retention of
- * stored webhook events, and the tenants' service identities (a bounded set of E3Kit instances).
- * Many jobs run at once (they mostly wait for Virgil), at most a share of them for one tenant
+ * stored webhook events, the drift sweep of Twilio tenants, the tenants' service identities (a
+ * bounded set of E3Kit instances), the import runner and CometChat drift repair (src/imports). Many
+ * jobs run at once (they mostly wait for Virgil), at most a share of them for one tenant
  * (tenant-gate.ts); their group locks share one connection (group-lock.ts). `startWorker` returns a
  * handle whose `close()` shuts down gracefully: no new jobs, the running ones finish (bounded by a
  * timeout), then the E3Kit instances and the lock connection are closed.
@@ -10,6 +11,8 @@
  * run in one process) and closes it after the worker.
  */
 import type { AppContext } from '../app/context.js';
+import { workerActor } from '../audit/actions.js';
+import { auditVirgilChange } from '../audit/audit-log.js';
 import type { WorkerConfig } from '../config/config.js';
 import { setServiceCardId } from '../tenants/tenant-repository.js';
 import { OutboxSweeper, type OutboxSweeperOptions } from '../groups/outbox-sweeper.js';
@@ -23,6 +26,13 @@ import { ServiceIdentities, type ServiceIdentitiesOptions } from '../virgil/serv
 import { removeStaleGroupCaches } from '../virgil/stale-group-caches.js';
 import { GroupLocks } from './group-lock.js';
 import { TenantGate } from './tenant-gate.js';
+import { TwilioSweeper, type TwilioSweeperOptions } from './twilio-sweeper.js';
+import { observeVirgilRequests } from '../virgil/request-observer.js';
+import { measuredProcessor } from './run-metrics.js';
+import { CometChatClients } from '../imports/cometchat-reader.js';
+import { DriftRepair } from '../imports/drift-repair.js';
+import { ImportRunner } from '../imports/runner.js';
+import type { RetryPolicy } from '../cometchat/rest-client.js';
 
 export interface StartWorkerOptions {
   /** Parallel jobs in this process (default: config WORKER_CONCURRENCY). */
@@ -56,12 +66,21 @@ export interface StartWorkerOptions {
   shutdownTimeoutMs?: number;
   /** Also told of every change made on Virgil (after the worker's own log line). */
   observeVirgilChange?: VirgilChangeObserver;
+  /** The Twilio drift sweep's polling, failure retry and REST retries (defaults in twilio-sweeper.ts). */
+  twilioSweep?: Partial<Pick<TwilioSweeperOptions, 'pollMs' | 'failureRetryMs' | 'retry' | 'sleep' | 'random'>>;
+  /** Overrides of the import runner's and drift repair's settings (default: config). */
+  imports?: Partial<WorkerConfig['imports'] & { backlogPollMs: number; retryAfterMs: number; cometchatRetry: RetryPolicy }>;
 }
 
 export interface RunningWorker {
   readonly worker: GroupWorker;
   readonly queue: ReconcileQueue;
   readonly sweeper: OutboxSweeper;
+  readonly twilioSweeper: TwilioSweeper;
+  /** Rejects unless the BullMQ worker is running (readiness). */
+  probe(): Promise<void>;
+  readonly imports: ImportRunner;
+  readonly driftRepair: DriftRepair;
   /** Graceful stop. `force` abandons running jobs at once (they count as stalled and run again). */
   close(opts?: { force?: boolean }): Promise<void>;
 }
@@ -71,10 +90,12 @@ export async function startWorker(ctx: AppContext<WorkerConfig>, opts: StartWork
   const { queue } = opts;
   queue.useDatabase(ctx.db);
 
+  const virgilApiUrl = opts.virgilApiUrl ?? ctx.virgil.apiUrl;
+  const stopCountingVirgil = observeVirgilRequests(virgilApiUrl, (operation, status, seconds) => ctx.metrics.virgilRequest(operation, status, seconds));
   const removed = await removeStaleGroupCaches();
   if (removed > 0) log.info({ removed }, 'removed group-cache folders left by an earlier worker');
   const identities = new ServiceIdentities({
-    virgilApiUrl: opts.virgilApiUrl ?? ctx.virgil.apiUrl,
+    virgilApiUrl,
     log,
     onCardPublished: (tenantId, cardId) => setServiceCardId(ctx.db, tenantId, cardId),
     maxInstances: opts.serviceIdentities ?? ctx.config.worker.serviceIdentities,
@@ -83,14 +104,20 @@ export async function startWorker(ctx: AppContext<WorkerConfig>, opts: StartWork
   const locks = GroupLocks.fromPool(ctx.pool);
   const concurrency = opts.concurrency ?? ctx.config.worker.concurrency;
   const gate = new TenantGate({ perTenant: opts.tenantConcurrency ?? Math.min(ctx.config.worker.tenantConcurrency, concurrency), backoff: opts.backoff });
+  const actor = workerActor();
   const observeVirgilChange: VirgilChangeObserver = async (step, group, uids) => {
     // A re-add names its member (a key change is what an operator investigates); card ids and keys are never logged.
     const detail = step === 'readded' ? { uid: uids[0] } : uids.length > 0 ? { members: uids.length } : {};
     log.info({ tenantId: group.tenantId, guid: group.guid, step, ...detail }, step === 'readded' ? 'member re-added after a key change' : 'virgil group changed');
+    // The change is made: a failed audit write must not undo or repeat it; the log line above stays.
+    await auditVirgilChange(ctx.db, actor, step, group, uids).catch((err: unknown) => {
+      ctx.metrics.auditWriteFailed();
+      log.error({ tenantId: group.tenantId, guid: group.guid, step, err: (err as Error).message }, 'audit entry not written');
+    });
     await opts.observeVirgilChange?.(step, group, uids);
   };
 
-  const processor = createGroupProcessor({
+  const processor = measuredProcessor(createGroupProcessor({
     db: ctx.db,
     locks,
     gate,
@@ -103,7 +130,7 @@ export async function startWorker(ctx: AppContext<WorkerConfig>, opts: StartWork
     lockRetryDelayMs: opts.lockRetryDelayMs ?? 1_000,
     failedRetryAfterMs: opts.failedRetryAfterMs ?? 60_000,
     runTimeoutMs: opts.runTimeoutMs ?? 120_000,
-  });
+  }), ctx.metrics);
 
   const worker = await queue.connection.createWorker(processor, {
     concurrency,
@@ -113,7 +140,9 @@ export async function startWorker(ctx: AppContext<WorkerConfig>, opts: StartWork
     maxStalledCount: 3,
     settings: { backoffStrategy: cappedExponentialBackoff(opts.backoff ?? DEFAULT_BACKOFF) },
   });
-  worker.on('error', (err) => log.warn({ err: err.message }, 'group worker error'));
+  // Once closing, the queue backend's connections are going away (PostgreSQL may be stopping right
+  // after): their errors are expected then, and not a sign of trouble.
+  worker.on('error', (err) => (closing ? log.debug({ err: err.message }, 'group worker error while closing') : log.warn({ err: err.message }, 'group worker error')));
   worker.on('failed', (job, err) => {
     if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) log.error({ jobId: job.id, err: err.message }, 'group job gave up');
   });
@@ -128,17 +157,46 @@ export async function startWorker(ctx: AppContext<WorkerConfig>, opts: StartWork
     pendingRecheckMs: opts.sweeper?.pendingRecheckMs,
   });
 
-  const retention = new WebhookEventRetention({ db: ctx.db, log, retentionDays: ctx.config.worker.webhookEventRetentionDays });
+  const retention = new WebhookEventRetention({
+    db: ctx.db, log, retentionDays: ctx.config.worker.webhookEventRetentionDays, deliveryRetentionHours: ctx.config.worker.webhookDeliveryRetentionHours,
+  });
+
+  const twilioSweeper = new TwilioSweeper({
+    db: ctx.db,
+    log,
+    tenants: ctx.tenants,
+    reconcile: queue,
+    apiUrl: ctx.config.twilio.apiUrl,
+    intervalMs: ctx.config.twilio.sweepIntervalSeconds * 1000,
+    ...opts.twilioSweep,
+  });
+
+  const importSettings = { ...ctx.config.imports, ...opts.imports };
+  const cometchat = new CometChatClients({
+    apiUrl: ctx.config.cometchatApiUrl, perPage: importSettings.cometchatPageSize, concurrency: 4, retry: importSettings.cometchatRetry,
+  });
+  const imports = new ImportRunner({
+    db: ctx.db, pool: ctx.pool, log: log.child({ component: 'imports' }), tenants: ctx.tenants, reconcile: queue, cometchat,
+    batchSize: importSettings.batchSize, maxBacklog: importSettings.maxBacklog, pollIntervalMs: importSettings.pollIntervalMs,
+    backlogPollMs: importSettings.backlogPollMs ?? 1_000, concurrency: importSettings.concurrency, retryAfterMs: importSettings.retryAfterMs ?? 30_000,
+  });
+  const driftRepair = new DriftRepair({
+    db: ctx.db, pool: ctx.pool, log: log.child({ component: 'drift-repair' }), tenants: ctx.tenants, reconcile: queue, cometchat,
+    pollIntervalMs: importSettings.driftRepairPollIntervalMs, batchSize: importSettings.batchSize,
+  });
 
   await worker.waitUntilReady();
   sweeper.start();
   retention.start();
+  twilioSweeper.start();
+  imports.start();
+  driftRepair.start();
   log.info({ backend: queue.connection.kind, concurrency: worker.opts.concurrency, tenantConcurrency: gate.perTenant, webhookEventRetentionDays: ctx.config.worker.webhookEventRetentionDays }, 'group worker started');
 
   let closing: Promise<void> | null = null;
   const close = (closeOpts: { force?: boolean } = {}) => {
     closing ??= (async () => {
-      await Promise.all([sweeper.stop(), retention.stop()]);
+      await Promise.all([sweeper.stop(), retention.stop(), twilioSweeper.stop(), imports.close(), driftRepair.close()]);
       if (closeOpts.force) {
         await worker.close(true).catch(() => {});
       } else {
@@ -155,10 +213,14 @@ export async function startWorker(ctx: AppContext<WorkerConfig>, opts: StartWork
       }
       await identities.close();
       await locks.close();
+      stopCountingVirgil();
       log.info('group worker stopped');
     })();
     return closing;
   };
 
-  return { worker, queue, sweeper, close };
+  const probe = async () => {
+    if (closing || !worker.isRunning()) throw new Error('the group worker is not running');
+  };
+  return { worker, queue, sweeper, twilioSweeper, imports, driftRepair, probe, close };
 }

@@ -7,8 +7,10 @@ import type { Keyring } from '../crypto/envelope.js';
 import type { Db } from '../db/database.js';
 import type { SealedField } from './runtime.js';
 import { findTenant, listTenantIds, replaceSealedValues } from './tenant-repository.js';
+import { TWILIO_SEALED_FIELDS } from './twilio-settings.js';
 
-const SEALED_FIELDS: SealedField[] = ['virgil_app_key', 'identity_secret', 'service_private_key', 'user_auth_key', 'webhook_basic_password', 'webhook_signing_secret'];
+const SEALED_FIELDS: SealedField[] = ['virgil_app_key', 'identity_secret', 'service_private_key', 'user_auth_key', 'webhook_basic_password', 'webhook_signing_secret',
+  'cometchat_rest_api_key', ...TWILIO_SEALED_FIELDS];
 
 export interface RewrapResult { tenants: number; values: number }
 

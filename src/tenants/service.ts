@@ -9,14 +9,23 @@ import type { Logger } from 'pino';
 import type { Keyring } from '../crypto/envelope.js';
 import { serviceIdentity } from '../crypto/identity.js';
 import type { Db } from '../db/database.js';
-import type { TenantRow, TenantUpdate } from '../db/schema.js';
+import type { TenantRow, TenantUpdate, UserAuthSettings } from '../db/schema.js';
 import { conflict, notFound, unprocessable } from '../lib/errors.js';
 import type { VirgilAppCredentials, VirgilCardPublisher } from '../virgil/cards.js';
 import { exportPrivateKeyBase64, exportPublicKeyBase64 } from '../virgil/keys.js';
 import { openField, toTenantView, type SealedField } from './runtime.js';
 import { findTenant, insertTenant, listTenants, tenantExists, updateTenant } from './tenant-repository.js';
+import { twilioColumnsForOnboarding, twilioColumnsForUpdate } from './twilio-settings.js';
 import type { OnboardTenantInput, TenantView, UpdateTenantInput } from './types.js';
 import { checkWebhooks, normaliseUserAuth, requireAppKey } from './validation.js';
+import { normaliseCometChat } from './cometchat-settings.js';
+
+/** The cometchat caller-auth mode checks tokens with the tenant's CometChat REST key. */
+function requireCometChatForAuth(userAuth: UserAuthSettings, hasCometChat: boolean): void {
+  if (userAuth.type === 'cometchat' && !hasCometChat) {
+    throw unprocessable('COMETCHAT_NOT_CONFIGURED', 'userAuth of type cometchat needs the tenant\'s cometchat settings (region and REST API key)');
+  }
+}
 
 export interface TenantPage { items: TenantView[]; nextCursor: string | null }
 
@@ -39,6 +48,9 @@ export class TenantService {
     const appKey = requireAppKey(input.virgil.appKey);
     const userAuth = normaliseUserAuth(input.userAuth);
     checkWebhooks(input.webhooks);
+    const twilio = twilioColumnsForOnboarding(input.twilio, (field, value) => this.#seal(input.appId, field, value));
+    const cometchat = input.cometchat ? normaliseCometChat(input.appId, input.cometchat, false) : null;
+    requireCometChatForAuth(userAuth.settings, cometchat !== null);
     if (await tenantExists(this.db, input.appId)) throw tenantExistsError(input.appId);
 
     const identitySecret = randomBytes(32);
@@ -67,6 +79,9 @@ export class TenantService {
       webhook_signing_secret: input.webhooks?.signingSecret ? this.#seal(id, 'webhook_signing_secret', input.webhooks.signingSecret) : null,
       jwt_ttl_seconds: input.jwtTtlSeconds ?? 1200,
       rate_limits: input.rateLimits ? JSON.stringify(input.rateLimits) : null,
+      ...twilio,
+      cometchat: cometchat ? JSON.stringify(cometchat) : null,
+      cometchat_rest_api_key: cometchat ? this.#seal(id, 'cometchat_rest_api_key', input.cometchat!.restApiKey!) : null,
     });
     if (!row) throw tenantExistsError(id);
     this.log?.info({ tenant: id, serviceIdentity: identity }, 'tenant onboarded');
@@ -100,8 +115,8 @@ export class TenantService {
       patch.virgil_app_key_id = appKeyId;
       if (input.virgil.appKey) patch.virgil_app_key = this.#seal(appId, 'virgil_app_key', input.virgil.appKey);
     }
-    if (input.userAuth) {
-      const userAuth = normaliseUserAuth(input.userAuth);
+    const userAuth = input.userAuth ? normaliseUserAuth(input.userAuth) : null;
+    if (userAuth) {
       patch.user_auth = JSON.stringify(userAuth.settings);
       patch.user_auth_key = this.#seal(appId, 'user_auth_key', userAuth.key);
     }
@@ -116,8 +131,19 @@ export class TenantService {
         patch.webhook_signing_secret = signingSecret ? this.#seal(appId, 'webhook_signing_secret', signingSecret) : null;
       }
     }
+    if (input.cometchat !== undefined) {
+      const settings = input.cometchat ? normaliseCometChat(appId, input.cometchat, current.cometchat_rest_api_key !== null) : null;
+      patch.cometchat = settings ? JSON.stringify(settings) : null;
+      if (!settings) patch.cometchat_rest_api_key = null;
+      else if (input.cometchat!.restApiKey !== undefined) patch.cometchat_rest_api_key = this.#seal(appId, 'cometchat_rest_api_key', input.cometchat!.restApiKey);
+    }
+    requireCometChatForAuth(
+      userAuth ? userAuth.settings : current.user_auth,
+      input.cometchat !== undefined ? input.cometchat !== null : current.cometchat !== null,
+    );
     if (input.jwtTtlSeconds !== undefined) patch.jwt_ttl_seconds = input.jwtTtlSeconds;
     if (input.rateLimits !== undefined) patch.rate_limits = input.rateLimits ? JSON.stringify(input.rateLimits) : null;
+    if (input.twilio !== undefined) Object.assign(patch, twilioColumnsForUpdate(current, input.twilio, (field, value) => this.#seal(appId, field, value)));
     if (input.status !== undefined && input.status !== current.status) {
       patch.status = input.status;
       patch.disabled_at = input.status === 'disabled' ? new Date() : null;

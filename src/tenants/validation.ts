@@ -5,9 +5,10 @@
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { invalid, unprocessable } from '../lib/errors.js';
-import type { UserAuthSettings } from '../db/schema.js';
+import type { CometChatUserAuthSettings, JwtUserAuthSettings, UserAuthSettings } from '../db/schema.js';
 import { importEd25519PrivateKey } from '../virgil/keys.js';
-import { CALLER_TOKEN_LIFETIME, type UserAuthInput, type WebhooksInput } from './types.js';
+import { normaliseJwksUserAuth } from './jwks-presets.js';
+import { CALLER_TOKEN_LIFETIME, type CometChatUserAuthInput, type JwtUserAuthInput, type UserAuthInput, type WebhooksInput } from './types.js';
 
 export function requireAppKey(appKey: string): KeyObject {
   const key = importEd25519PrivateKey(appKey);
@@ -17,20 +18,44 @@ export function requireAppKey(appKey: string): KeyObject {
 
 const CURVES: Record<string, string> = { ES256: 'prime256v1', ES384: 'secp384r1', ES512: 'secp521r1' };
 
-function publicKeyFits(algorithm: UserAuthSettings['algorithm'], key: KeyObject): boolean {
+function publicKeyFits(algorithm: JwtUserAuthSettings['algorithm'], key: KeyObject): boolean {
   const type = key.asymmetricKeyType;
   if (algorithm.startsWith('RS')) return type === 'rsa' && (key.asymmetricKeyDetails?.modulusLength ?? 0) >= 2048;
   if (algorithm.startsWith('ES')) return type === 'ec' && key.asymmetricKeyDetails?.namedCurve === CURVES[algorithm];
   return type === 'ed25519' || type === 'ed448';
 }
 
-/** Returns the settings to store (no secret) and the key material to seal. */
+/** CometChat auth tokens: verified answers trusted a minute, refusals remembered ten seconds. */
+export const COMETCHAT_AUTH_CACHE = Object.freeze({ verifiedSeconds: 60, refusedSeconds: 10 });
+
+function normaliseCometChatUserAuth(input: CometChatUserAuthInput): CometChatUserAuthSettings {
+  const verifiedCacheSeconds = input.verifiedCacheSeconds ?? COMETCHAT_AUTH_CACHE.verifiedSeconds;
+  const refusedCacheSeconds = input.refusedCacheSeconds ?? Math.min(COMETCHAT_AUTH_CACHE.refusedSeconds, verifiedCacheSeconds);
+  if (refusedCacheSeconds > verifiedCacheSeconds) {
+    throw unprocessable('INVALID_USER_AUTH_CACHE', 'userAuth.refusedCacheSeconds must not exceed verifiedCacheSeconds');
+  }
+  return { type: 'cometchat', verifiedCacheSeconds, refusedCacheSeconds };
+}
+
+/**
+ * Returns the settings to store (no secret) and the key material to seal: the HS secret or PEM key
+ * of the jwt mode; nothing for jwks (the keys are fetched) and cometchat (its REST key is sealed with
+ * the tenant's cometchat settings).
+ */
+export function normaliseUserAuth(input: JwtUserAuthInput): { settings: JwtUserAuthSettings; key: string };
+export function normaliseUserAuth(input: UserAuthInput): { settings: UserAuthSettings; key: string };
 export function normaliseUserAuth(input: UserAuthInput): { settings: UserAuthSettings; key: string } {
+  if (input.type === 'jwks') return { settings: normaliseJwksUserAuth(input), key: '' };
+  if (input.type === 'cometchat') return { settings: normaliseCometChatUserAuth(input), key: '' };
+  return normaliseJwtUserAuth(input);
+}
+
+function normaliseJwtUserAuth(input: JwtUserAuthInput): { settings: JwtUserAuthSettings; key: string } {
   const lifetime = input.maxTokenLifetimeSeconds;
   if (lifetime !== undefined && !(Number.isInteger(lifetime) && lifetime >= CALLER_TOKEN_LIFETIME.minSeconds && lifetime <= CALLER_TOKEN_LIFETIME.maxSeconds)) {
     throw invalid('VALIDATION_FAILED', `userAuth.maxTokenLifetimeSeconds must be an integer from ${CALLER_TOKEN_LIFETIME.minSeconds} to ${CALLER_TOKEN_LIFETIME.maxSeconds}`);
   }
-  const settings: UserAuthSettings = {
+  const settings: JwtUserAuthSettings = {
     algorithm: input.algorithm,
     uidClaim: input.uidClaim ?? 'sub',
     clockToleranceSeconds: input.clockToleranceSeconds ?? 0,

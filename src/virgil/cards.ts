@@ -7,6 +7,7 @@ import { createHash, type KeyObject } from 'node:crypto';
 import { unavailable, unprocessable } from '../lib/errors.js';
 import { VirgilJwtSigner, virgilSign } from './jwt.js';
 import { exportPublicKeyBase64 } from './keys.js';
+import { virgilOperation, type VirgilRequestListener } from './request-observer.js';
 
 /** Virgil Cloud's base URL: E3Kit's built-in default, and the production default of VIRGIL_API_URL. */
 export const VIRGIL_CLOUD_URL = 'https://api.virgilsecurity.com';
@@ -30,7 +31,8 @@ const credentialsRejected = () => unprocessable('VIRGIL_CREDENTIALS_REJECTED', '
 const virgilUnavailable = () => unavailable('VIRGIL_UNAVAILABLE', 'Virgil Cloud is unavailable; try again later');
 
 export class VirgilCardPublisher {
-  constructor(readonly apiUrl: string) {}
+  /** `onRequest`: told of each request to Virgil (operation, status, seconds), for the metrics. */
+  constructor(readonly apiUrl: string, private readonly onRequest?: VirgilRequestListener) {}
 
   /**
    * Publishes a self-signed card for `identity` and returns its card id. With `previousCardId`, the
@@ -59,6 +61,8 @@ export class VirgilCardPublisher {
 
   async #call(app: VirgilAppCredentials, identity: string, path: string, body: unknown): Promise<unknown> {
     const signer = new VirgilJwtSigner({ appId: app.appId, appKeyId: app.appKeyId, appKey: app.appKey, ttlSeconds: 300 });
+    const startedAt = performance.now();
+    const report = (status: string) => this.onRequest?.(virgilOperation('POST', path), status, (performance.now() - startedAt) / 1000);
     let res: Response;
     try {
       res = await fetch(this.apiUrl + path, {
@@ -72,8 +76,10 @@ export class VirgilCardPublisher {
         signal: AbortSignal.timeout(TIMEOUT_MS),
       });
     } catch {
+      report('error');
       throw virgilUnavailable();
     }
+    report(String(res.status));
     const text = await res.text().catch(() => '');
     if (res.ok) return text ? JSON.parse(text) : null;
     let message = res.statusText;

@@ -8,7 +8,7 @@
  * characters of `meta`: 648 for the owner alone, then per member):
  *
  *   ED25519, CURVE25519 339 · CURVE25519_ED25519 371 · RSA_2048 392 · SECP256R1 424
- *   RSA_3072 564 · RSA_4096 734 · RSA_8192 1,417 · CURVE25519_ROUND5_ED25519_FALCON 1,132
+ *   RSA_3072 564 · RSA_4096 734 · RSA_8192 1,416 · CURVE25519_ROUND5_ED25519_FALCON 1,132
  *
  * so with the default key type at most 28 members fit one push, and 6 with RSA 8192 keys. Rather
  * than trusting a table, a batch is planned from each key's measured size (measured once per key

@@ -15,9 +15,9 @@
 import type { Logger } from 'pino';
 import type { Db } from '../db/database.js';
 import type { GroupEvent } from '../groups/group-event.js';
-import { markNotEnqueued, type OutboxTarget } from '../groups/outbox-repository.js';
+import type { OutboxTarget } from '../groups/outbox-repository.js';
 import { recordGroupEvents, type EventToRecord, type RecordResult } from '../groups/record-event.js';
-import type { ReconcileRequester } from '../groups/reconcile-requester.js';
+import { requestAfterCommit, type ReconcileRequester } from '../groups/reconcile-requester.js';
 
 export interface IntakeResult {
   status: 'accepted' | 'duplicate';
@@ -84,23 +84,12 @@ class GroupCommit {
       }
     }
     // The transaction slot is free again; the answers wait for the queue (which never fails them).
-    void this.#enqueue([...changed.values()]).finally(() => {
+    void requestAfterCommit(this.deps, [...changed.values()]).finally(() => {
       for (const [i, r] of results.entries()) {
         if (r.ok) batch[i]!.resolve(r.result);
         else batch[i]!.reject(r.err);
       }
     });
-  }
-
-  async #enqueue(targets: OutboxTarget[]): Promise<void> {
-    if (targets.length === 0) return;
-    try {
-      await this.deps.reconcile.requestMany(targets);
-    } catch (err) {
-      // A requester that throws: leave the groups to the sweeper's next pass.
-      this.deps.log.warn({ groups: targets.length, err: (err as Error).message }, 'reconcile request failed; the outbox sweeper will retry');
-      await markNotEnqueued(this.deps.db, targets).catch(() => {});
-    }
   }
 }
 

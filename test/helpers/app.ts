@@ -30,6 +30,8 @@ export interface TestAppOptions {
   logLevel?: string;
   /** Listen on a random loopback port (for clients that need a URL); `url` is set then. */
   listen?: boolean;
+  /** The clock of caller authentication (JWKS and CometChat token caches). */
+  now?: () => number;
 }
 
 export interface OnboardedTenant {
@@ -52,7 +54,7 @@ export interface TestApp {
   masterKeys: string;
   url: string | null;
   logLines: string[];
-  admin(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, body?: unknown): Promise<LightMyRequestResponse>;
+  admin(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', url: string, body?: unknown): Promise<LightMyRequestResponse>;
   onboardTenant(opts?: { appId?: string; body?: Record<string, unknown> }): Promise<OnboardedTenant>;
   close(): Promise<void>;
 }
@@ -72,7 +74,7 @@ export async function startTestApp(t: Tap, opts: TestAppOptions = {}): Promise<T
   const destination = new Writable({ write(chunk, _enc, cb) { logLines.push(chunk.toString()); cb(); } });
   const log = createLogger({ level: config.logLevel, destination });
   const reconcile = opts.reconcile ?? new RecordingRequester();
-  const ctx = await createAppContext(config, { log, databaseUrl, virgilApiUrl: emulator.url, reconcile });
+  const ctx = await createAppContext(config, { log, databaseUrl, virgilApiUrl: emulator.url, reconcile, now: opts.now });
   const app = await buildApp(ctx);
   let url: string | null = null;
   if (opts.listen) url = await app.listen({ port: 0, host: '127.0.0.1' });

@@ -27,6 +27,10 @@ export const FAST_WORKER: Omit<StartWorkerOptions, 'queue'> = {
   failedRetryAfterMs: 1_000,
   runTimeoutMs: 30_000,
   shutdownTimeoutMs: 10_000,
+  imports: {
+    pollIntervalMs: 100, backlogPollMs: 100, retryAfterMs: 500, driftRepairPollIntervalMs: 200,
+    cometchatRetry: { attempts: 6, baseMs: 50, capMs: 400, maxRetryAfterMs: 2_000 },
+  },
 };
 
 export interface WorkerStackOptions {
@@ -116,6 +120,18 @@ export async function waitForStatus(h: TestApp, appId: string, guid: string, acc
     const status = await groupStatus(h, appId, guid);
     return status && accept(status) ? status : undefined;
   }, `group ${guid} status`, timeoutMs);
+}
+
+/**
+ * Waits until no reconcile job waits, runs or is delayed: a group that just showed `synced` may still
+ * have a follow-up run queued (a request that arrived while it ran), which would meet whatever the
+ * test changes next (emulator faults).
+ */
+export async function waitForIdleQueue(stack: Pick<WorkerStack, 'queue'>) {
+  await waitFor(async () => {
+    const counts = await stack.queue.jobCounts();
+    return counts.waiting + counts.active + counts.delayed + counts.prioritized === 0;
+  }, 'the group queue to be idle');
 }
 
 /** An E3Kit client of a tenant's user, getting its Virgil JWT from GET /v1/virgil-jwt like an app would. */

@@ -1,6 +1,6 @@
 /**
  * `npm run dev` as a user runs it: one process with embedded PostgreSQL and the emulator, a demo
- * tenant, the printed curl working; stopped with SIGTERM and started again on the same data folder,
+ * tenant, the printed curl working, the demo chat served; stopped with SIGTERM and started again on the same data folder,
  * it keeps the tenant and the same identities.
  */
 import { spawn } from 'node:child_process';
@@ -49,6 +49,16 @@ t.test('npm run dev starts everything, answers, stops cleanly and restarts on it
     t.equal(res.status, 200, `${run}: the printed curl works`);
     const body = await res.json() as { data: { identity: string; virgilToken: string } };
     identities.push(body.data.identity);
+    if (run === 'first start') {
+      const page = await fetch(`${dev.apiUrl}/demo`);
+      t.equal(page.status, 200, 'the demo chat is served at /demo');
+      t.match(page.headers.get('content-security-policy'), /script-src 'self' 'wasm-unsafe-eval'/, 'under its own CSP');
+      const script = /src="(\/demo\/assets\/[^"]+\.js)"/.exec(await page.text())?.[1];
+      t.equal((await fetch(`${dev.apiUrl}${script}`)).status, 200, 'with its bundle');
+      const token = await fetch(`${dev.apiUrl}/demo/relay/token?uid=alice`);
+      t.equal(token.status, 200, 'its relay gives the page a caller token');
+      t.equal(token.headers.get('access-control-allow-origin'), null, 'to its own pages only (no CORS)');
+    }
     const code = await dev.stop();
     const output = { output: dev.output().slice(-4000) };
     t.equal(code, 0, `${run}: SIGTERM stops it cleanly`, output);

@@ -164,6 +164,38 @@ t.test('pythia brainkey', async (t) => {
   isError(t, await call('p1', { url: '/pythia/v1/brainkey', body: { blinded_password: 'AAAA' } }), 400, 60010, 'wrong size');
 });
 
+// e3kit-browser calls the Virgil routes from the page's origin; every such request needs a preflight.
+t.test('CORS: Virgil routes answer web pages, before authentication and faults', async (t) => {
+  const origin = 'https://chat.example';
+  const requested = 'authorization,content-type,virgil-agent,virgil-keyknox-previous-hash';
+  context.faults.set([{ route: '*', status: 503 }]);
+  for (const [method, url] of [['POST', '/card/v5/actions/search'], ['PUT', '/keyknox/v1'], ['POST', '/keyknox/v2/push'], ['POST', '/pythia/v1/brainkey']]) {
+    const preflight = await server.inject({ method: 'OPTIONS', url, headers: { origin, 'access-control-request-method': method, 'access-control-request-headers': requested } });
+    t.equal(preflight.statusCode, 204, `${url}: preflight answered without a token, despite the fault rule`);
+    t.equal(preflight.headers['access-control-allow-origin'], '*');
+    t.match(preflight.headers['access-control-allow-methods'], method);
+    for (const header of requested.split(',')) t.match(preflight.headers['access-control-allow-headers'], header, `${url}: allows ${header}`);
+  }
+  const faulted = await server.inject({ method: 'GET', url: '/keyknox/v1', headers: { origin } });
+  t.equal(faulted.statusCode, 503, 'the fault still applies to the request itself');
+  t.equal(faulted.headers['access-control-allow-origin'], '*', 'and the page can read it');
+  context.faults.clear();
+
+  const unauthenticated = await server.inject({ method: 'GET', url: '/keyknox/v1', headers: { origin } });
+  t.equal(unauthenticated.statusCode, 401);
+  t.equal(unauthenticated.headers['access-control-allow-origin'], '*', 'errors are readable too');
+  const pulled = await server.inject({ method: 'GET', url: '/keyknox/v1', headers: { origin, authorization: `Virgil ${mintVirgilJwt(app, 'cors-reader')}` } });
+  t.ok(pulled.headers['virgil-keyknox-hash'], 'a Keyknox answer carries its hash');
+  t.same(String(pulled.headers['access-control-expose-headers']).split(', '), ['virgil-keyknox-hash', 'x-virgil-is-superseeded'],
+    'which the page may read (changePassword sends it back as the previous hash)');
+
+  for (const url of ['/_emulator/health', '/_emulator/apps']) {
+    const preflight = await server.inject({ method: 'OPTIONS', url, headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' } });
+    t.notOk(preflight.headers['access-control-allow-origin'], `${url}: no CORS for the management API`);
+    t.notOk((await server.inject({ method: 'GET', url, headers: { origin } })).headers['access-control-allow-origin'], `${url}: not on answers either`);
+  }
+});
+
 const JSON_TYPE = { 'content-type': 'application/json' };
 
 t.test('management API', async (t) => {

@@ -77,6 +77,9 @@ t.test('a member who rotates their key and fetches a JWT is re-added and reads o
   t.equal(await bobGroup.decrypt(fresh, aliceCard), 'after the rotation', 'new messages too');
   const line = [...h.logLines, ...stack.logLines].find((l) => l.includes('member re-added after a key change'));
   t.ok(line && line.includes('"uid":"bob"') && line.includes('"guid":"club"'), 'the log names the member and the group');
+  const audit = await h.admin('GET', `/admin/v1/audit?appId=${tenant.appId}&action=group.member_readded`);
+  t.equal(audit.statusCode, 200);
+  t.same(audit.json().data.items.map((e: { guid: string; details: { members?: string[] } }) => [e.guid, e.details.members]), [['club', ['bob']]], 'the audit trail has the re-add');
   const newCard = await client('alice').findUsers(bob.identity);
   t.notOk([...h.logLines, ...stack.logLines].some((l) => l.includes(newCard.id)), 'no card id or key in the logs');
 });

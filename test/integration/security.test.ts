@@ -10,6 +10,7 @@ import { SECURITY_HEADERS } from '../../src/http/plugins/security-headers.js';
 import { generateEd25519KeyPair } from '../../src/virgil/keys.js';
 import { startTestApp } from '../helpers/app.js';
 import { getIdentitiesCall, signJwt, nowSeconds, virgilJwtCall } from '../helpers/extension-client.js';
+import { postTwilioWebhook, sid, twilioDate, twilioTestSettings } from '../helpers/twilio.js';
 
 t.test('security headers on every kind of answer', async (t) => {
   const h = await startTestApp(t);
@@ -56,13 +57,17 @@ t.test('no secret in any response or log line of a full flow', async (t) => {
   const virgil = await h.emulator.createApp();
   secret('APP_KEY', virgil.appKey);
   const appId = 'leak-check';
+  const twilio = twilioTestSettings(`https://chat.example.com/v1/webhooks/${appId}/twilio`);
+  secret('Twilio auth token', twilio.authToken);
+  secret('Twilio API key secret', twilio.apiKeySecret);
   const onboard = {
-    appId, virgil,
+    appId, virgil, twilio,
     userAuth: { algorithm: 'HS256', secret: secret('caller secret', randomBytes(32).toString('base64url')) },
     webhooks: {
       basicAuth: { username: 'cometchat', password: secret('webhook password', randomBytes(16).toString('hex')) },
       signingSecret: secret('signing secret', `whsec_${randomBytes(32).toString('base64')}`),
     },
+    cometchat: { region: 'us', restApiKey: secret('CometChat REST API key', randomBytes(16).toString('hex')) },
   };
   t.equal(record(await h.admin('POST', '/admin/v1/tenants', onboard)).statusCode, 201);
   record(await h.admin('POST', '/admin/v1/tenants', onboard)); // 409
@@ -79,6 +84,11 @@ t.test('no secret in any response or log line of a full flow', async (t) => {
   record(await getIdentitiesCall(h.app, appId, callerToken, '{"uids": ['));
   record(await virgilJwtCall(h.app, appId, secret('forged token', signJwt('HS256', 'x'.repeat(32), { sub: 'alice', exp: nowSeconds() + 600 }))));
   record(await virgilJwtCall(h.app, appId, secret('expired token', signJwt('HS256', onboard.userAuth.secret, { sub: 'alice', exp: nowSeconds() - 600 }))));
+  const twilioToken = record(await h.app.inject({ method: 'GET', url: '/v1/twilio-token', headers: { appid: appId, authorization: `Bearer ${callerToken}` } }));
+  t.equal(twilioToken.statusCode, 200);
+  const conversation = { AccountSid: twilio.accountSid, EventType: 'onParticipantAdded', ConversationSid: sid('CH'), ParticipantSid: sid('MB'), Identity: 'alice', DateCreated: twilioDate() };
+  t.equal((await postTwilioWebhook(h.app, appId, twilio, conversation)).status, 200);
+  t.equal((await postTwilioWebhook(h.app, appId, twilio, conversation, { authToken: 'f'.repeat(32) })).status, 401);
 
   // Rotation of every secret, then the same calls again.
   const next = generateEd25519KeyPair();
@@ -91,6 +101,8 @@ t.test('no secret in any response or log line of a full flow', async (t) => {
       basicAuth: { username: 'cometchat', password: secret('rotated webhook password', randomBytes(16).toString('hex')) },
       signingSecret: secret('rotated signing secret', `whsec_${randomBytes(32).toString('base64')}`),
     },
+    twilio: { secondaryAuthToken: secret('Twilio secondary auth token', randomBytes(16).toString('hex')), apiKeySecret: secret('rotated Twilio API key secret', randomBytes(24).toString('base64url')) },
+    cometchat: { region: 'eu', restApiKey: secret('rotated CometChat REST API key', randomBytes(16).toString('hex')) },
   };
   t.equal(record(await h.admin('PATCH', `/admin/v1/tenants/${appId}`, rotation)).statusCode, 200);
   record(await h.admin('PATCH', `/admin/v1/tenants/${appId}`, { ...rotation, unknown: rotation.userAuth.secret })); // 400
@@ -121,8 +133,10 @@ t.test('no secret in any response or log line of a full flow', async (t) => {
     t.notOk(forms.some((f) => logs.includes(f)), `${name} is in no log line`);
     if (!name.includes('token')) t.notOk(forms.some((f) => responses.includes(f)), `${name} is in no response`);
   }
-  // Virgil JWTs are what the API hands out, but they are credentials: never logged.
+  // Virgil JWTs and Twilio Access Tokens are what the API hands out, but they are credentials: never logged.
   const issued = bodies.map((b) => /"virgilToken":"([^"]+)"/.exec(b)?.[1]).filter(Boolean) as string[];
   t.equal(issued.length, 2);
   for (const jwt of issued) t.notOk(logs.includes(jwt), 'an issued Virgil JWT is in no log line');
+  const accessToken = twilioToken.json().data.token as string;
+  t.notOk(logs.includes(accessToken) || logs.includes(accessToken.split('.')[2]), 'an issued Twilio Access Token is in no log line');
 });

@@ -4,7 +4,7 @@
  */
 import { createHash, createHmac, generateKeyPairSync, randomBytes } from 'node:crypto';
 import t from 'tap';
-import { buildCallerTokenVerifier, callerTokenVerifierFor, MAX_CALLER_TOKEN_LENGTH } from '../../src/auth/caller-token.js';
+import { buildCallerTokenVerifier, callerTokenVerifierFor, MAX_CALLER_TOKEN_LENGTH, type JwtUserAuth } from '../../src/auth/caller-token.js';
 import { DomainError, unavailable, misconfigured } from '../../src/lib/errors.js';
 import { macsEqual, matchSecret, secretsEqual, sha256 } from '../../src/lib/constant-time.js';
 import { isValidAppId, isValidId } from '../../src/lib/ids.js';
@@ -40,7 +40,7 @@ t.test('constant-time helpers', async (t) => {
 
 t.test('caller token verification with an in-memory tenant', async (t) => {
   const secret = randomBytes(32).toString('base64url');
-  const userAuth = { settings: { algorithm: 'HS256', uidClaim: 'sub', clockToleranceSeconds: 0 }, key: secret } as unknown as TenantRuntime['userAuth'];
+  const userAuth = { settings: { algorithm: 'HS256', uidClaim: 'sub', clockToleranceSeconds: 0 }, key: secret } as unknown as JwtUserAuth;
   const verify = buildCallerTokenVerifier(userAuth);
   const claims = (extra: Record<string, unknown> = {}) => ({ sub: 'alice', iat: nowSeconds(), exp: nowSeconds() + 600, ...extra });
   t.equal(verify(signJwt('HS256', secret, claims())), 'alice');
@@ -54,7 +54,7 @@ t.test('caller token verification with an in-memory tenant', async (t) => {
   const ed = generateKeyPairSync('ed25519');
   const pinned = buildCallerTokenVerifier({
     settings: { algorithm: 'EdDSA', uidClaim: 'user_id', clockToleranceSeconds: 30, issuer: 'https://auth.test', audience: 'chat' }, key: ed.publicKey.export({ format: 'pem', type: 'spki' }).toString(),
-  } as unknown as TenantRuntime['userAuth']);
+  } as unknown as JwtUserAuth);
   const good = { iss: 'https://auth.test', aud: 'chat', user_id: 'u-42', exp: nowSeconds() + 600 };
   t.equal(pinned(signJwt('EdDSA', ed.privateKey, good)), 'u-42', 'custom uid claim, pinned iss/aud');
   t.equal(pinned(signJwt('EdDSA', ed.privateKey, { ...good, exp: nowSeconds() - 10 })), 'u-42', 'within the clock tolerance');
@@ -73,7 +73,7 @@ t.test('caller token lifetimes are bounded, on an injected clock', async (t) => 
   let clockMs = 2_000_000_000_000;
   const now = () => clockMs / 1000;
   const build = (settings: Record<string, unknown> = {}) => buildCallerTokenVerifier(
-    { settings: { algorithm: 'HS256', uidClaim: 'sub', clockToleranceSeconds: 0, ...settings }, key: secret } as unknown as TenantRuntime['userAuth'],
+    { settings: { algorithm: 'HS256', uidClaim: 'sub', clockToleranceSeconds: 0, ...settings }, key: secret } as unknown as JwtUserAuth,
     { now: () => clockMs },
   );
   const sign = (claims: Record<string, unknown>) => signJwt('HS256', secret, { sub: 'alice', ...claims });

@@ -200,7 +200,8 @@ function tenantRow(appId: string): TenantRow {
     user_auth: { algorithm: 'HS256', uidClaim: 'sub', clockToleranceSeconds: 0 },
     user_auth_key: seal('user_auth_key', randomBytes(32).toString('base64url')),
     webhook_basic_username: null, webhook_basic_password: null, webhook_signing_secret: null,
-    jwt_ttl_seconds: 1200, rate_limits: null, config_version: 1, created_at: now, updated_at: now, disabled_at: null,
+    jwt_ttl_seconds: 1200, rate_limits: null, cometchat: null, cometchat_rest_api_key: null, config_version: 1, created_at: now, updated_at: now, disabled_at: null,
+    twilio: null, twilio_auth_token: null, twilio_secondary_auth_token: null, twilio_api_key_secret: null,
   };
 }
 

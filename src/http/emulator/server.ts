@@ -1,6 +1,7 @@
 /**
- * Builds the emulator's Fastify app: Virgil routes behind JWT auth, the management API under
- * `/_emulator`, fault injection, JSON-only error bodies (never a 5xx for bad input).
+ * Builds the emulator's Fastify app: Virgil routes behind JWT auth and open to web pages (CORS), the
+ * management API under `/_emulator`, fault injection, JSON-only error bodies (never a 5xx for bad
+ * input).
  */
 import fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { ADMIN_PREFIX, registerAdminRoutes } from './admin.js';
@@ -9,6 +10,7 @@ import { authenticateVirgilRequest } from '../../emulator/auth.js';
 import { warmUpCardCrypto } from '../../emulator/card-signatures.js';
 import { registerCardRoutes } from './cards.js';
 import { setCaller, type EmulatorContext } from './context.js';
+import { isManagementPath, registerVirgilCors } from './cors.js';
 import { EmulatorError, ErrorCode, type VirgilErrorBody } from '../../emulator/errors.js';
 import { FaultInjector } from '../../emulator/faults.js';
 import { registerKeyknoxV1Routes } from './keyknox-v1.js';
@@ -73,8 +75,9 @@ export async function buildEmulatorApp(options: EmulatorAppOptions = {}): Promis
     reply.code(404).send({ code: ErrorCode.ROUTE_NOT_FOUND, message: `Route ${request.method} ${request.url.split('?')[0]} not found.` }),
   );
 
+  registerVirgilCors(app);
   app.addHook('onRequest', async (request, reply) => {
-    if (request.url.startsWith(`${ADMIN_PREFIX}/`)) return;
+    if (isManagementPath(request.url)) return;
     const fault = await context.faults.apply(request.method, request.url.split('?')[0]);
     if (fault) return reply.code(fault.status).send(fault.body);
   });

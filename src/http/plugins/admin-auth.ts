@@ -12,8 +12,13 @@
  * guess is therefore answered even while the failure budget is spent, which is why admin tokens must
  * be long random values (the limits slow guessing down, the token's entropy is what makes it hopeless).
  * With REDIS_URL the counts are shared by every replica (shared-window.ts).
+ *
+ * An authenticated request knows its actor for the audit trail: `admin:` and a fingerprint of the
+ * token (a digest of its digest, the same value that names its rate-limit counter), so entries say
+ * which token acted without holding anything that leads back to it. Routes in this scope are marked
+ * `config.adminAuth` for the OpenAPI document.
  */
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import type { ApiContext } from '../../app/context.js';
 import { matchSecret, sha256 } from '../../lib/constant-time.js';
@@ -24,6 +29,17 @@ import { networkOf } from '../client-network.js';
 import { FixedWindowCounter } from '../../lib/fixed-window.js';
 import { rateLimited } from './rate-limit.js';
 import { SharedWindowStore } from './shared-window.js';
+import { adminActor } from '../../audit/actions.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Who made an authenticated admin request, for the audit trail (never the token itself). */
+    adminActor: string | null;
+  }
+}
+
+/** Characters of the token id kept in the actor's name: 48 bits tell tokens apart. */
+const ACTOR_FINGERPRINT_LENGTH = 12;
 
 const unauthorized = () => new ApiError(401, 'ADMIN_UNAUTHORIZED', 'A valid admin bearer token is required', undefined, {
   'www-authenticate': 'Bearer realm="e2ee-extension-admin"',
@@ -39,7 +55,12 @@ const adminAuth: FastifyPluginAsync<{ ctx: ApiContext }> = async (app, { ctx }) 
     ? new SharedWindowStore({ redisUrl: ctx.config.redisUrl, prefix: 'e2ee:rl:admin', log: ctx.log, syncIntervalMs })
     : new FixedWindowCounter();
   const limiter = new AdminLimiter(store, { perMinute: adminPerMinute, failuresPerMinute: adminFailuresPerMinute });
+  const actors = tokenIds.map((id: string) => adminActor(id.slice(0, ACTOR_FINGERPRINT_LENGTH)));
   app.addHook('onClose', async () => limiter.close());
+  app.decorateRequest('adminActor', null);
+  app.addHook('onRoute', (route: RouteOptions) => {
+    route.config = { ...route.config, adminAuth: true };
+  });
 
   app.addHook('onRequest', function authenticateAdmin(request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) {
     const token = bearerToken(request.headers.authorization);
@@ -48,6 +69,7 @@ const adminAuth: FastifyPluginAsync<{ ctx: ApiContext }> = async (app, { ctx }) 
     const decide = (seconds: number) => {
       if (seconds > 0) return done(rateLimited(seconds));
       if (match < 0) return done(unauthorized());
+      request.adminActor = actors[match];
       done();
     };
     if (typeof wait === 'number') return decide(wait);
@@ -55,4 +77,5 @@ const adminAuth: FastifyPluginAsync<{ ctx: ApiContext }> = async (app, { ctx }) 
   });
 };
 
-export default fp(adminAuth, { name: 'e2ee-admin-auth', fastify: '5.x' });
+export const ADMIN_AUTH_PLUGIN = 'e2ee-admin-auth';
+export default fp(adminAuth, { name: ADMIN_AUTH_PLUGIN, fastify: '5.x' });

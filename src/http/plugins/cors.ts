@@ -18,7 +18,7 @@ import cors, { type FastifyCorsOptions } from '@fastify/cors';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import fp from 'fastify-plugin';
 
-export const CORS_ALLOWED_HEADERS = ['appid', 'authtoken', 'resource', 'sdk', 'chatapiversion', 'authorization', 'content-type'];
+export const CORS_ALLOWED_HEADERS = ['appid', 'authtoken', 'uid', 'resource', 'sdk', 'chatapiversion', 'authorization', 'content-type'];
 export const CORS_METHODS = ['GET', 'POST', 'OPTIONS'];
 export const CORS_EXPOSED_HEADERS = ['retry-after', 'www-authenticate'];
 const PREFLIGHT_MAX_AGE_SECONDS = 600;

@@ -1,14 +1,18 @@
 /**
- * Authenticates the caller of the extension API with `Authorization: Bearer <JWT>` issued by the
- * tenant's own backend (see src/auth/caller-token.ts for what is checked). Runs after the tenant
- * plugin; the verifier is built once per tenant runtime, never per request.
+ * Authenticates the caller of the extension API in the tenant's mode (src/auth/caller-auth.ts):
+ * `Authorization: Bearer <JWT>` signed with a configured key (jwt) or by an identity provider
+ * (jwks), or CometChat's `authtoken` header (cometchat). Runs after the tenant plugin.
  *
  * Failures are 401 with a stable code (TOKEN_MISSING, TOKEN_INVALID, TOKEN_EXPIRED) and an RFC 6750
- * `WWW-Authenticate` challenge. The token itself never appears in a response or a log line.
+ * `WWW-Authenticate` challenge; a provider that cannot be reached is 503 JWKS_UNAVAILABLE or
+ * COMETCHAT_UNAVAILABLE with `Retry-After`, never a pass. The token itself never appears in a
+ * response or a log line.
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import fp from 'fastify-plugin';
-import { callerTokenVerifierFor, type CallerTokenFailure } from '../../auth/caller-token.js';
+import type { ApiContext } from '../../app/context.js';
+import type { CallerResult } from '../../auth/caller-auth.js';
+import type { CallerTokenFailure } from '../../auth/caller-token.js';
 import { ApiError } from '../errors.js';
 
 declare module 'fastify' {
@@ -22,14 +26,17 @@ const REALM = 'Bearer realm="e2ee-extension"';
 const MISSING_CHALLENGE = { 'www-authenticate': REALM };
 const INVALID_CHALLENGE = { 'www-authenticate': `${REALM}, error="invalid_token"` };
 const EXPIRED_CHALLENGE = { 'www-authenticate': `${REALM}, error="invalid_token", error_description="The token has expired"` };
-
-function tokenMissing(): ApiError {
-  return new ApiError(401, 'TOKEN_MISSING', 'Send the caller token as "Authorization: Bearer <JWT>"', undefined, MISSING_CHALLENGE);
-}
+const RETRY_SOON = { 'retry-after': '5' };
 
 function rejected(f: CallerTokenFailure): ApiError {
-  if (f.code === 'AUTH_MISCONFIGURED') return new ApiError(503, 'TENANT_AUTH_MISCONFIGURED', f.message);
-  return new ApiError(401, f.code, f.message, undefined, f.code === 'TOKEN_EXPIRED' ? EXPIRED_CHALLENGE : INVALID_CHALLENGE);
+  switch (f.code) {
+    case 'AUTH_MISCONFIGURED': return new ApiError(503, 'TENANT_AUTH_MISCONFIGURED', f.message);
+    case 'JWKS_UNAVAILABLE':
+    case 'COMETCHAT_UNAVAILABLE': return new ApiError(503, f.code, f.message, undefined, RETRY_SOON);
+    case 'TOKEN_MISSING': return new ApiError(401, f.code, f.message, undefined, MISSING_CHALLENGE);
+    case 'TOKEN_EXPIRED': return new ApiError(401, f.code, f.message, undefined, EXPIRED_CHALLENGE);
+    default: return new ApiError(401, f.code, f.message, undefined, INVALID_CHALLENGE);
+  }
 }
 
 /** The token of a `Bearer` authorization header (scheme case-insensitive), or null. */
@@ -42,19 +49,28 @@ export function bearerToken(header: string | undefined): string | null {
   return token === '' ? null : token;
 }
 
-// A callback hook: no promise per request on the hot path.
-function authenticate(request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) {
-  const token = bearerToken(request.headers.authorization);
-  if (token === null) return done(tokenMissing());
-  const result = callerTokenVerifierFor(request.tenant!)(token);
-  if (typeof result !== 'string') return done(rejected(result));
-  request.callerUid = result;
-  done();
-}
+const single = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value);
 
-const userAuthPlugin: FastifyPluginAsync = async (app) => {
+const userAuthPlugin: FastifyPluginAsync<{ ctx: ApiContext }> = async (app, { ctx }) => {
   app.decorateRequest('callerUid', null);
-  app.addHook('onRequest', authenticate);
+
+  function settle(request: FastifyRequest, result: CallerResult, done: HookHandlerDoneFunction) {
+    if (typeof result !== 'string') return done(rejected(result));
+    request.callerUid = result;
+    done();
+  }
+
+  // A callback hook: no promise per request on the hot path (the jwt mode answers synchronously).
+  app.addHook('onRequest', function authenticate(request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) {
+    const { headers } = request;
+    const result = ctx.callerAuth.authenticate(request.tenant!, {
+      bearer: bearerToken(headers.authorization),
+      authToken: single(headers.authtoken),
+      uid: single(headers.uid),
+    });
+    if (typeof result === 'string' || !('then' in result)) return settle(request, result, done);
+    result.then((r) => settle(request, r, done), done);
+  });
 };
 
 export default fp(userAuthPlugin, { name: 'e2ee-user-auth', fastify: '5.x', dependencies: ['e2ee-tenant'] });

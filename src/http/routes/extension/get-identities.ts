@@ -7,7 +7,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import type { ApiContext } from '../../../app/context.js';
 import { ApiError } from '../../errors.js';
-import { GetIdentitiesBody, MAX_IDS_PER_REQUEST } from './schemas.js';
+import { GetIdentitiesAnswer, GetIdentitiesBody, MAX_IDS_PER_REQUEST } from './schemas.js';
 
 const lengthOf = (list: unknown) => (Array.isArray(list) ? list.length : 0);
 
@@ -39,7 +39,7 @@ function identitiesJson(ids: string[] | undefined, derive: (id: string) => strin
 
 const getIdentitiesRoute: FastifyPluginAsync<{ ctx: ApiContext }> = async (app) => {
   app.post<{ Body: GetIdentitiesBody }>('/get-identities', {
-    schema: { body: GetIdentitiesBody },
+    schema: { description: 'The Virgil identities of uids and guids (derived: unknown ids get one too).', body: GetIdentitiesBody, response: { 200: GetIdentitiesAnswer } },
     preValidation: checkIdCount,
   }, function getIdentities(request, reply) {
     const tenant = request.tenant!;

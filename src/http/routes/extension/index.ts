@@ -13,17 +13,19 @@ import virgilJwtRoute from './virgil-jwt.js';
 import getIdentitiesRoute from './get-identities.js';
 import groupsRoute from './groups.js';
 import keysChangedRoute from './keys-changed.js';
+import twilioTokenRoute from './twilio-token.js';
 
 const extensionRoutes: FastifyPluginAsync<{ ctx: ApiContext }> = async (app, { ctx }) => {
   // Bodies are JSON only: anything else is 415 UNSUPPORTED_MEDIA_TYPE, not a schema error.
   app.removeContentTypeParser('text/plain');
   await app.register(tenantPlugin, { ctx });
-  await app.register(userAuthPlugin);
+  await app.register(userAuthPlugin, { ctx });
   await app.register(rateLimitPlugin, { ctx });
   await app.register(virgilJwtRoute, { ctx });
   await app.register(getIdentitiesRoute, { ctx });
   await app.register(groupsRoute, { ctx });
   await app.register(keysChangedRoute, { ctx });
+  await app.register(twilioTokenRoute, { ctx });
 };
 
 export default extensionRoutes;

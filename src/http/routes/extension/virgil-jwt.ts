@@ -5,6 +5,7 @@
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiContext } from '../../../app/context.js';
+import { VirgilJwtAnswer } from './schemas.js';
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
@@ -15,7 +16,9 @@ const virgilJwtRoute: FastifyPluginAsync<{ ctx: ApiContext }> = async (app, { ct
   // dots, the identity is hex and the expiry an ISO date, none of which JSON escapes, so quoting is
   // all they need. JSON.stringify of the same object would scan the ~600-character token for
   // characters to escape on every request (about twice the cost), a schema serializer more still.
-  app.get('/virgil-jwt', function virgilJwt(request: FastifyRequest, reply: FastifyReply) {
+  app.get('/virgil-jwt', {
+    schema: { description: 'A Virgil JWT for the authenticated caller (a user of the tenant named by the appId header).', response: { 200: VirgilJwtAnswer } },
+  }, function virgilJwt(request: FastifyRequest, reply: FastifyReply) {
     const tenant = request.tenant!;
     const uid = request.callerUid!;
     const identity = tenant.userIdentity(uid);

@@ -14,6 +14,7 @@ import { parseJsonBody } from '../../../webhooks/json-body.js';
 import { WEBHOOK_BODY_LIMIT_BYTES } from '../../../webhooks/limits.js';
 import { WebhookAccepted, WebhookIgnored, WebhookParams } from './schemas.js';
 import { resolveWebhookTenant, webhookNotConfigured } from './tenant.js';
+import { noteWebhookTrigger } from './observe.js';
 
 const unauthorized = () => new ApiError(401, 'WEBHOOK_UNAUTHORIZED', 'Webhook credentials are missing or wrong', undefined,
   { 'www-authenticate': 'Basic realm="webhooks", charset="UTF-8"' });
@@ -28,11 +29,12 @@ const cometchatRoute: FastifyPluginAsync<{ ctx: ApiContext; reserveBody: onReque
 
   app.post('/:appId/cometchat', {
     bodyLimit: WEBHOOK_BODY_LIMIT_BYTES,
-    schema: { params: WebhookParams, response: { 200: { anyOf: [WebhookAccepted, WebhookIgnored] } } },
+    schema: { description: "CometChat's webhook deliveries, with the tenant's HTTP Basic credentials. Group triggers are applied; others are acknowledged and ignored.", params: WebhookParams, response: { 200: { anyOf: [WebhookAccepted, WebhookIgnored] } } },
     onRequest: [resolveWebhookTenant(ctx), authenticate, reserveBody],
   }, async function cometchatWebhook(request: FastifyRequest, reply: FastifyReply) {
     const tenant = request.webhookTenant!;
     const body = parseJsonBody(request.body);
+    noteWebhookTrigger(request, (body.value as { trigger?: unknown } | null)?.trigger);
     const delivery = parseCometChatDelivery(body.value, Date.now(), body.text);
     if (delivery.kind === 'ignored') {
       return reply.code(200).send({ data: { status: 'ignored', trigger: delivery.trigger } });

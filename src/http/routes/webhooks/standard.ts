@@ -15,6 +15,7 @@ import { parseStandardEvent } from '../../../webhooks/standard-payload.js';
 import { checkStandardHeaders, verifyStandardWebhook } from '../../../webhooks/standard-signature.js';
 import { WebhookAccepted, WebhookParams } from './schemas.js';
 import { resolveWebhookTenant, webhookNotConfigured } from './tenant.js';
+import { noteWebhookTrigger } from './observe.js';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -29,7 +30,7 @@ const standardRoute: FastifyPluginAsync<{ ctx: ApiContext; reserveBody: onReques
 
   app.post('/:appId', {
     bodyLimit: WEBHOOK_BODY_LIMIT_BYTES,
-    schema: { params: WebhookParams, response: { 200: WebhookAccepted } },
+    schema: { description: 'Platform-neutral membership events, signed per Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature).', params: WebhookParams, response: { 200: WebhookAccepted } },
     onRequest: [resolveWebhookTenant(ctx), requireSecret, checkHeadersBeforeBody, reserveBody],
   }, async function standardWebhook(request: FastifyRequest, reply: FastifyReply) {
     const tenant = request.webhookTenant!;
@@ -37,6 +38,7 @@ const standardRoute: FastifyPluginAsync<{ ctx: ApiContext; reserveBody: onReques
     const rawBody = Buffer.isBuffer(request.body) ? request.body : EMPTY;
     const delivery = verifyStandardWebhook({ secret: tenant.webhooks.signingSecret!, headers: request.headers, rawBody, nowMs: now });
     const body = parseJsonBody(rawBody);
+    noteWebhookTrigger(request, (body.value as { type?: unknown } | null)?.type);
     const event = parseStandardEvent(body.value, delivery.id, now, body.text);
     const result = await acceptGroupEvent(ctx, tenant, event);
     return reply.code(200).send({ data: result });
