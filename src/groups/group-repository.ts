@@ -68,13 +68,6 @@ export async function lockGroupsRegisters(
   return result;
 }
 
-/** lockGroupsRegisters for one group. */
-export async function lockGroupRegisters(
-  trx: Transaction<Database>, tenantId: string, guid: string, identity: () => string,
-): Promise<{ registers: GroupRegisters; created: boolean }> {
-  return (await lockGroupsRegisters(trx, [{ tenantId, guid, identity }])).get(groupKey({ tenantId, guid }))!;
-}
-
 export interface GroupRegistersWrite extends GroupKey {
   registers: GroupRegisters;
   /** The group waits for a run again (status pending). */
@@ -83,7 +76,7 @@ export interface GroupRegistersWrite extends GroupKey {
   versionBumps: number;
 }
 
-/** The statement writing the registers of several groups, or null when there is none (see writeGroupsRegisters). */
+/** The statement writing the registers of several groups, or null when there is none (run with other writes: writeDesiredState). */
 export function groupsRegistersUpdate(writes: readonly GroupRegistersWrite[]): RawBuilder<unknown> | null {
   if (writes.length === 0) return null;
   const col = <T>(f: (w: GroupRegistersWrite) => T) => sql.val(writes.map(f));
@@ -98,22 +91,6 @@ export function groupsRegistersUpdate(writes: readonly GroupRegistersWrite[]): R
                   ${col((w) => w.versionBumps)}::bigint[])
            AS w(tenant_id, guid, deleted, lifecycle_at, owner_uid, owner_at, desired_changed, bumps)
      WHERE g.tenant_id = w.tenant_id AND g.guid = w.guid`;
-}
-
-/** Writes the registers of several groups, in one statement. */
-export async function writeGroupsRegisters(trx: Transaction<Database>, writes: readonly GroupRegistersWrite[]): Promise<void> {
-  await groupsRegistersUpdate(writes)?.execute(trx);
-}
-
-/**
- * Writes the registers. `desiredChanged`: the group waits for a run again (status pending);
- * `bumpVersion`: the desired state has a new version (a freshly inserted row already carries
- * version 1 for its first state).
- */
-export async function writeGroupRegisters(
-  trx: Transaction<Database>, tenantId: string, guid: string, g: GroupRegisters, opts: { desiredChanged: boolean; bumpVersion: boolean },
-): Promise<void> {
-  await writeGroupsRegisters(trx, [{ tenantId, guid, registers: g, desiredChanged: opts.desiredChanged, versionBumps: opts.bumpVersion ? 1 : 0 }]);
 }
 
 /** One group as recorded: its row and the members it desires now, read in one statement. */

@@ -22,14 +22,9 @@ export async function membersDecisions(
   return result;
 }
 
-/** The current decisions about `uids` in a group (absent: never decided). */
-export async function memberDecisions(trx: Transaction<Database>, tenantId: string, guid: string, uids: string[]): Promise<Map<string, MemberDecision>> {
-  return (await membersDecisions(trx, [{ tenantId, guid, uids }])).get(groupKey({ tenantId, guid }))!;
-}
-
 /**
  * The statement upserting decisions of several groups (at most one decision per group and uid), or
- * null when there is none; run it alone (writeMembersDecisions) or with other writes.
+ * null when there is none (run with other writes: writeDesiredState).
  */
 export function membersDecisionsUpsert(writes: ReadonlyArray<GroupKey & { decisions: ReadonlyMap<string, MemberDecision> }>): RawBuilder<unknown> | null {
   const rows = writes.flatMap((w) => [...w.decisions].map(([uid, d]) => ({ tenantId: w.tenantId, guid: w.guid, uid, d })));
@@ -40,13 +35,6 @@ export function membersDecisionsUpsert(writes: ReadonlyArray<GroupKey & { decisi
     SELECT * FROM unnest(${col((r) => r.tenantId)}::text[], ${col((r) => r.guid)}::text[], ${col((r) => r.uid)}::text[],
                          ${col((r) => r.d.isMember)}::boolean[], ${col((r) => r.d.at.toISOString())}::timestamptz[])
     ON CONFLICT (tenant_id, guid, uid) DO UPDATE SET is_member = EXCLUDED.is_member, changed_at = EXCLUDED.changed_at, updated_at = now()`;
-}
-
-/** Upserts decisions of several groups, in one statement (at most one decision per group and uid). */
-export async function writeMembersDecisions(
-  trx: Transaction<Database>, writes: ReadonlyArray<GroupKey & { decisions: ReadonlyMap<string, MemberDecision> }>,
-): Promise<void> {
-  await membersDecisionsUpsert(writes)?.execute(trx);
 }
 
 /** Every decision held about each of `guids` (a group never decided about maps to an empty map). */
@@ -60,8 +48,4 @@ export async function allMemberDecisions(trx: Transaction<Database>, tenantId: s
     .execute();
   for (const r of rows) byGroup.get(r.guid)?.set(r.uid, { isMember: r.is_member, at: r.changed_at });
   return byGroup;
-}
-
-export async function writeMemberDecisions(trx: Transaction<Database>, tenantId: string, guid: string, decisions: ReadonlyMap<string, MemberDecision>): Promise<void> {
-  await writeMembersDecisions(trx, [{ tenantId, guid, decisions }]);
 }

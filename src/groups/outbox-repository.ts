@@ -20,14 +20,10 @@ type Executor = Db | Transaction<Database>;
 export interface OutboxTarget { tenant_id: string; guid: string }
 
 /**
- * Records (or renews) reconcile requests for groups, in one statement. `handedToQueue`: the caller
- * enqueues them right after its commit (and calls markNotEnqueued if that fails).
+ * The statement recording (or renewing) reconcile requests for groups, or null when there is
+ * nothing to request (run with other writes: writeDesiredState). `handedToQueue`: the caller
+ * enqueues them right after its commit (requestAfterCommit, which marks them if that fails).
  */
-export async function requestReconciles(trx: Transaction<Database>, targets: readonly OutboxTarget[], handedToQueue: boolean): Promise<void> {
-  await reconcileRequestsUpsert(targets, handedToQueue)?.execute(trx);
-}
-
-/** The statement of requestReconciles, or null when there is nothing to request (to run with other writes). */
 export function reconcileRequestsUpsert(targets: readonly OutboxTarget[], handedToQueue: boolean): RawBuilder<unknown> | null {
   if (targets.length === 0) return null;
   // Once each (an upsert may not touch a row twice), in one order (two writers never wait in a cycle).
@@ -39,11 +35,6 @@ export function reconcileRequestsUpsert(targets: readonly OutboxTarget[], handed
     SELECT t.tenant_id, t.guid, ${enqueuedAt}
       FROM unnest(${sql.val(unique.map((t) => t.tenant_id))}::text[], ${sql.val(unique.map((t) => t.guid))}::text[]) AS t(tenant_id, guid)
     ON CONFLICT (tenant_id, guid) DO UPDATE SET requested_at = now(), enqueued_at = EXCLUDED.enqueued_at`;
-}
-
-/** Records (or renews) a reconcile request for the group (see requestReconciles). */
-export async function requestReconcile(trx: Transaction<Database>, tenantId: string, guid: string, handedToQueue = false): Promise<void> {
-  await requestReconciles(trx, [{ tenant_id: tenantId, guid }], handedToQueue);
 }
 
 /**

@@ -35,11 +35,6 @@ export async function insertWebhookEvents(trx: Transaction<Database>, events: Re
   return new Set(inserted.map((r) => eventKey(r.tenant_id, { source: r.source as GroupEvent['source'], key: r.event_key })));
 }
 
-/** Stores the event; false when the same event was stored before (a duplicate delivery). */
-export async function insertWebhookEvent(trx: Transaction<Database>, tenantId: string, event: GroupEvent): Promise<boolean> {
-  return (await insertWebhookEvents(trx, [{ tenantId, event }])).size > 0;
-}
-
 /** Deletes up to `batchSize` events received more than `retentionDays` ago; returns how many. */
 export function pruneWebhookEvents(db: Db, retentionDays: number, batchSize: number): Promise<number> {
   return deleteOlderThan(db, 'webhook_events', 'received_at', sql`now() - make_interval(days => ${retentionDays})`, batchSize);
