@@ -59,7 +59,7 @@ export async function runImportBench(opts: { groups?: number; batchSize?: number
       MASTER_KEYS: `bench:${randomBytes(32).toString('base64')}`, LOG_LEVEL: 'warn',
     });
     const log = createLogger({ level: 'warn', destination: new Writable({ write(_c, _e, cb) { cb(); } }) });
-    const reconcile = { async request() {}, userActive() {}, async keysChanged() {}, async close() {} };
+    const reconcile = { async request() {}, async requestMany() {}, userActive() {}, async keysChanged() {}, async close() {} };
     const ctx = await createAppContext(config, { log, databaseUrl: pg.url, virgilApiUrl: emulator.url, reconcile });
     stops.push(() => ctx.close());
     const appId = 'bench-import';

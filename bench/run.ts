@@ -19,6 +19,8 @@
  * Then the group worker: webhook-to-synced latency for BENCH_WORKER_GROUPS groups changed in
  * parallel, and group operations per second (bench/worker-latency.ts; `BENCH_ONLY=worker` alone);
  * then imports: NDJSON snapshots into the desired state (bench/import-throughput.ts; `BENCH_ONLY=import`).
+ * The scale benchmark (bench/scale.ts: API and worker processes, many tenants, Virgil latency,
+ * webhook intake, a flood, a soak) runs only when asked: `BENCH_ONLY=scale`.
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -37,6 +39,7 @@ import { CEILING_ID, CEILING_SAME_SIGNER_ID } from './scenarios/ceiling-virgil-j
 import { OURS_VIRGIL_JWT_ID } from './scenarios/ours-virgil-jwt.js';
 import { OURS_VIRGIL_JWT_REDIS_ID } from './scenarios/ours-virgil-jwt-redis.js';
 import { formatWorkerBench, runWorkerBench, type WorkerBenchRow } from './worker-latency.js';
+import { formatScaleBench, runScaleBench, type ScaleReport } from './scale.js';
 import { formatImportBench, runImportBench, type ImportBenchRow } from './import-throughput.js';
 import { OURS_VIRGIL_JWT_JWKS_ID } from './scenarios/ours-virgil-jwt-jwks.js';
 
@@ -57,7 +60,9 @@ const userCount = intSetting('BENCH_USERS', 20_000, 1, 200_000);
 const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim()).filter(Boolean);
 const selected = only ? scenarios.filter((s) => only.includes(s.id)) : scenarios;
 const WORKER_ID = 'worker';
+const SCALE_ID = 'scale';
 const runWorker = !only || only.includes(WORKER_ID);
+const runScale = only?.includes(SCALE_ID) ?? false;
 const IMPORT_ID = 'import';
 const runImport = !only || only.includes(IMPORT_ID);
 const roundSeconds = Math.max(1, Math.round(durationSeconds / rounds));
@@ -156,7 +161,18 @@ if (runImport && !failed) {
   }
 }
 
-if (rows.length > 0 || workerRows.length > 0 || importResult) {
+let scale: ScaleReport | null = null;
+if (runScale && !failed) {
+  try {
+    console.log('\nscale: API and worker processes, many tenants, Virgil latency on every route...');
+    scale = await runScaleBench();
+  } catch (err) {
+    failed = true;
+    console.error(`\nscale bench failed: ${(err as Error).stack ?? err}`);
+  }
+}
+
+if (rows.length > 0 || workerRows.length > 0 || importResult || scale) {
   if (rows.length > 0) console.log(`\n${formatTable(rows)}\n`);
   const checks = virgilJwtTargets(rows, { ours: OURS_VIRGIL_JWT_ID, baseline: BASELINE_ID, ceiling: CEILING_ID, ceilingSameSigner: CEILING_SAME_SIGNER_ID });
   if (checks.length > 0) console.log(`${formatTargets('targets for GET /v1/virgil-jwt (ours; ratios are the median of per-round ratios):', checks)}\n`);
@@ -173,10 +189,11 @@ if (rows.length > 0 || workerRows.length > 0 || importResult) {
   }
   if (workerRows.length > 0) console.log(`${formatWorkerBench(workerRows, readdCalls)}\n`);
   if (importResult) console.log(`${formatImportBench(importResult)}\n`);
+  if (scale) console.log(`${formatScaleBench(scale)}\n`);
   const resultsDir = fileURLToPath(new URL('./results/', import.meta.url));
   await mkdir(resultsDir, { recursive: true });
   const file = path.join(resultsDir, `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  await writeFile(file, JSON.stringify({ rounds, roundSeconds, processes, connections, userCount, cores: cpus().length, node: process.version, rows, targets: checks, worker: workerRows, readdCalls, imports: importResult }, null, 2));
+  await writeFile(file, JSON.stringify({ rounds, roundSeconds, processes, connections, userCount, cores: cpus().length, node: process.version, rows, targets: checks, worker: workerRows, readdCalls, imports: importResult, scale }, null, 2));
   console.log(`results: ${path.relative(process.cwd(), file)}`);
 }
 console.log(`bench finished in ${((Date.now() - started) / 1000).toFixed(1)} s`);

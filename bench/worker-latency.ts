@@ -17,7 +17,7 @@
  *
  * `tsx bench/worker-latency.ts` prints the table; `runWorkerBench()` returns the rows.
  * Settings: BENCH_WORKER_GROUPS (default 50), BENCH_WORKER_LARGE_GROUPS (default 3),
- * WORKER_CONCURRENCY (default 4).
+ * WORKER_CONCURRENCY (default 32, the worker's default).
  */
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
@@ -28,16 +28,13 @@ import { createLogger } from '../src/lib/logger.js';
 import { loadDevConfig } from '../src/config/config.js';
 import { createDatabase } from '../src/db/database.js';
 import { migrate } from '../src/db/migrator.js';
-import { startEmulator } from '../src/http/emulator/index.js';
 import { ReconcileQueue } from '../src/reconcile/reconcile-queue.js';
 import { buildApp } from '../src/http/app.js';
 import { startWorker } from '../src/reconcile/worker.js';
-import { startThrowawayPostgres } from '../src/local/embedded-postgres.js';
-import { findRedisServer, startRedis } from '../src/local/redis-server.js';
 import { VirgilCardPublisher } from '../src/virgil/cards.js';
 import { generateEd25519KeyPair, importEd25519PrivateKey } from '../src/virgil/keys.js';
 import { makeCallerTokens } from './lib/caller-tokens.js';
-import { startCountingProxy } from './lib/counting-proxy.js';
+import { startBenchServers } from './lib/bench-servers.js';
 
 /**
  * A CometChat group webhook carrying what the intake reads: the envelope, the group (guid, owner,
@@ -73,36 +70,26 @@ function percentile(sorted: number[], p: number): number {
 export async function runWorkerBench(opts: { groups?: number; concurrency?: number } = {}): Promise<{ rows: WorkerBenchRow[]; readdCalls: Record<string, number> }> {
   const groupCount = opts.groups ?? Number(process.env.BENCH_WORKER_GROUPS ?? 50);
   const largeCount = Number(process.env.BENCH_WORKER_LARGE_GROUPS ?? 3);
-  const concurrency = opts.concurrency ?? Number(process.env.WORKER_CONCURRENCY ?? 4);
-  const redisBin = findRedisServer();
-  if (!redisBin) throw new Error('redis-server is not installed (Debian/Ubuntu: apt-get install -y redis-server)');
-
+  const concurrency = opts.concurrency ?? Number(process.env.WORKER_CONCURRENCY ?? 32);
   const stops: Array<() => Promise<unknown>> = [];
   try {
-    const pg = await startThrowawayPostgres();
-    stops.push(() => pg.stop());
-    const redis = await startRedis(redisBin);
-    stops.push(() => redis.stop());
-    const emulator = await startEmulator({ port: 0 });
-    stops.push(() => emulator.close());
-    const proxy = await startCountingProxy(emulator.url);
-    stops.push(() => proxy.close());
+    const { databaseUrl, redisUrl, emulator, proxy } = await startBenchServers(stops);
 
-    const migrations = createDatabase(pg.url, { max: 1 });
+    const migrations = createDatabase(databaseUrl, { max: 1 });
     await migrate(migrations.pool);
     await migrations.close();
 
     const adminToken = randomBytes(24).toString('base64url');
     const config = loadDevConfig({
-      NODE_ENV: 'production', DATABASE_URL: pg.url, REDIS_URL: redis.url, VIRGIL_API_URL: proxy.url,
+      NODE_ENV: 'production', DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, VIRGIL_API_URL: proxy.url,
       ADMIN_TOKENS: adminToken, MASTER_KEYS: `bench:${randomBytes(32).toString('base64')}`, LOG_LEVEL: 'warn',
       WORKER_CONCURRENCY: String(concurrency), DATABASE_POOL_SIZE: '20',
     });
     const warnings: string[] = [];
     const log = createLogger({ level: 'warn', destination: new Writable({ write(chunk, _e, cb) { warnings.push(chunk.toString()); cb(); } }) });
-    const queue = new ReconcileQueue({ redisUrl: redis.url, databaseUrl: pg.url, log, prefix: 'bench' });
+    const queue = new ReconcileQueue({ redisUrl, databaseUrl, log, prefix: 'bench' });
     stops.push(() => queue.close());
-    const ctx = await createAppContext(config, { log, databaseUrl: pg.url, virgilApiUrl: proxy.url, reconcile: queue });
+    const ctx = await createAppContext(config, { log, databaseUrl, virgilApiUrl: proxy.url, reconcile: queue });
     stops.push(() => ctx.close());
     const app = await buildApp(ctx);
     const url = await app.listen({ host: '127.0.0.1', port: 0 });

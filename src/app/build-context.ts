@@ -35,6 +35,8 @@ export async function createAppContext<C extends ServiceConfig>(
      */
     reconcile: ReconcileRequester | ((db: Db, notifications: NotificationListener) => ReconcileRequester);
     poolName?: string;
+    /** Decoded tenants kept in memory at most (default: the directory's). */
+    maxCachedTenants?: number;
     /** The clock of caller authentication (JWKS caches, CometChat token caches); tests inject one. */
     now?: () => number;
   },
@@ -45,7 +47,7 @@ export async function createAppContext<C extends ServiceConfig>(
   const metrics = new ServiceMetrics({ tenantLabel: config.metricsTenantLabel, processMetrics: config.mode !== 'test' });
   const virgil = new VirgilCardPublisher(opts.virgilApiUrl, (operation, status, seconds) => metrics.virgilRequest(operation, status, seconds));
   const notifications = new NotificationListener({ databaseUrl: opts.databaseUrl, log: opts.log });
-  const tenants = new TenantDirectory(db, keyring, { ttlSeconds: config.tenantCacheTtlSeconds, notifications });
+  const tenants = new TenantDirectory(db, keyring, { ttlSeconds: config.tenantCacheTtlSeconds, notifications, maxCachedTenants: opts.maxCachedTenants });
   const tenantService = new TenantService(db, keyring, virgil, opts.log);
   const reconcile = typeof opts.reconcile === 'function' ? opts.reconcile(db, notifications) : opts.reconcile;
   const callerAuth = new CallerAuth({

@@ -23,7 +23,7 @@ export async function migrateDatabase(databaseUrl: string, log: Logger): Promise
 
 /** The process's context, and the queue it requests reconciles on (the worker takes jobs from it too). */
 export async function openContext<C extends ServiceConfig>(
-  config: C, log: Logger, urls: { databaseUrl: string; virgilApiUrl: string }, poolName: string,
+  config: C, log: Logger, urls: { databaseUrl: string; virgilApiUrl: string }, poolName: string, opts: { maxCachedTenants?: number } = {},
 ): Promise<{ ctx: OwnedAppContext<C>; queue: ReconcileQueue }> {
   // Correct either way, but node:crypto signs Virgil JWTs at about half libsodium's speed.
   if (ed25519Engine.unavailableReason !== null) {
@@ -34,6 +34,7 @@ export async function openContext<C extends ServiceConfig>(
     log,
     ...urls,
     poolName,
+    maxCachedTenants: opts.maxCachedTenants,
     reconcile: (db, notifications) => (queue = new ReconcileQueue({ redisUrl: config.redisUrl, databaseUrl: urls.databaseUrl, log, db, notifications })),
   });
   return { ctx, queue: queue! };

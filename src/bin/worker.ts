@@ -19,7 +19,8 @@ try {
   const log = createLogger({ level: config.logLevel, name: 'worker' });
   await migrateDatabase(databaseUrl, log);
   const virgilApiUrl = config.virgilApiUrl ?? VIRGIL_CLOUD_URL;
-  const { ctx, queue } = await openContext(config, log, { databaseUrl, virgilApiUrl }, 'e2ee-extension-worker');
+  // A job looks its tenant up once: the worker keeps about as many decoded tenants as service identities.
+  const { ctx, queue } = await openContext(config, log, { databaseUrl, virgilApiUrl }, 'e2ee-extension-worker', { maxCachedTenants: config.worker.serviceIdentities });
   const worker = await startWorker(ctx, { queue, virgilApiUrl });
   log.info({ concurrency: config.worker.concurrency, queue: config.redisUrl ? 'redis' : 'postgres' }, 'worker started');
   const closers: Array<() => Promise<unknown>> = [() => ctx.close(), () => queue.close(), () => worker.close()];

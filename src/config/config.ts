@@ -90,7 +90,14 @@ function trustProxyFrom(env: Env): TrustProxySetting {
 
 export interface WorkerConfig extends ServiceConfig {
   worker: {
-    concurrency: number; sweepIntervalMs: number; webhookEventRetentionDays: number;
+    /** Jobs in flight at once: most of a run is waiting for Virgil, so many more than cores. */
+    concurrency: number;
+    /** Jobs of one tenant in flight at once in one worker process. */
+    tenantConcurrency: number;
+    /** Service identities (E3Kit instances) kept open at most; least recently used closed first. */
+    serviceIdentities: number;
+    sweepIntervalMs: number;
+    webhookEventRetentionDays: number;
     /** How long the log of webhook deliveries (what operators list) is kept. */
     webhookDeliveryRetentionHours: number;
     /** The worker process's own port for /health, /ready and /metrics; null: none. */
@@ -281,9 +288,12 @@ function apiSettings(env: Env, devDefaults: DevDefaults, isProd: boolean): Omit<
 }
 
 function workerSettings(env: Env): Omit<WorkerConfig, keyof ServiceConfig> {
+  const concurrency = int(env, 'WORKER_CONCURRENCY', 32, 1, 512);
   return {
     worker: {
-      concurrency: int(env, 'WORKER_CONCURRENCY', 4, 1, 64),
+      concurrency,
+      tenantConcurrency: int(env, 'WORKER_TENANT_CONCURRENCY', Math.max(1, Math.ceil((concurrency * 3) / 4)), 1, 512),
+      serviceIdentities: int(env, 'WORKER_SERVICE_IDENTITIES', 1_000, 1, 1_000_000),
       sweepIntervalMs: int(env, 'OUTBOX_SWEEP_INTERVAL_MS', 5000, 100, 3_600_000),
       webhookEventRetentionDays: int(env, 'WEBHOOK_EVENT_RETENTION_DAYS', 30, 1, 3650),
       webhookDeliveryRetentionHours: int(env, 'WEBHOOK_DELIVERY_RETENTION_HOURS', 72, 1, 24 * 365),

@@ -163,6 +163,8 @@ export interface ReconcileOutboxTable {
   guid: string;
   requested_at: Timestamp;
   enqueued_at: Date | null;
+  /** The next run reads the group from Virgil, whatever a worker kept (an operator's resync). */
+  reload: Generated<boolean>;
 }
 
 /** Counts of a finished Twilio sweep. */

@@ -9,7 +9,7 @@
  * deadlock, and a request committed by the intake is never cleared by mistake: it either bumped
  * desired_version before the outcome's update (no match) or waits for its commit and re-inserts.
  */
-import { sql, type Transaction } from 'kysely';
+import { sql, type RawBuilder, type Transaction } from 'kysely';
 import type { Db } from '../db/database.js';
 import type { Database, GroupError, GroupStatus } from '../db/schema.js';
 import { NEVER, type GroupRegisters } from './desired-state.js';
@@ -20,92 +20,77 @@ type Executor = Db | Transaction<Database>;
 /** Sent when a run records members who were not pending before (see pending-registrations.ts). */
 export const PENDING_REGISTRATION_CHANNEL = 'pending_registration';
 
-/**
- * Locks the group's row and returns its registers, inserting the row first when the group is new:
- * a live group no create or delete has decided yet. A concurrent first sight waits on our insert,
- * then finds the row and locks it. `created` tells whether this call inserted it.
- */
-export async function lockGroupRegisters(
-  trx: Transaction<Database>, tenantId: string, guid: string, identity: () => string,
-): Promise<{ registers: GroupRegisters; created: boolean }> {
-  const locked = await lockGroupsRegisters(trx, tenantId, [guid], identity);
-  return locked.get(guid)!;
-}
+export interface GroupKey { tenantId: string; guid: string }
+/** A map key for a group (NUL cannot occur in ids). */
+export const groupKey = (g: GroupKey): string => `${g.tenantId}\0${g.guid}`;
 
 /**
- * lockGroupRegisters for many groups of one tenant in three statements at most. Rows are locked in
- * guid order (and new ones inserted in guid order), so two writers of overlapping sets never
- * deadlock.
+ * Locks the groups' rows and returns their registers, inserting the rows first for groups that are
+ * new: live groups no create or delete has decided yet. Rows are locked in one order (tenant, guid)
+ * in every transaction, so two batches never wait for each other in a cycle. A concurrent first
+ * sight waits on our insert, then finds the row and locks it. `created`: this call inserted it.
  */
 export async function lockGroupsRegisters(
-  trx: Transaction<Database>, tenantId: string, guids: readonly string[], identity: (guid: string) => string,
+  trx: Transaction<Database>, groups: ReadonlyArray<GroupKey & { identity: () => string }>,
 ): Promise<Map<string, { registers: GroupRegisters; created: boolean }>> {
-  const sorted = [...new Set(guids)].sort();
+  const byKey = new Map(groups.map((g) => [groupKey(g), g]));
+  const sorted = [...byKey.values()].sort((a, b) => (a.tenantId === b.tenantId ? (a.guid < b.guid ? -1 : 1) : a.tenantId < b.tenantId ? -1 : 1));
+  const lock = async (targets: typeof sorted) => {
+    const { rows } = await sql<{ tenant_id: string; guid: string; deleted: boolean; lifecycle_at: Date; owner_uid: string | null; owner_at: Date | null }>`
+      SELECT g.tenant_id, g.guid, g.deleted, g.lifecycle_at, g.owner_uid, g.owner_at
+        FROM groups g JOIN unnest(${sql.val(targets.map((t) => t.tenantId))}::text[], ${sql.val(targets.map((t) => t.guid))}::text[]) AS k(tenant_id, guid)
+          ON g.tenant_id = k.tenant_id AND g.guid = k.guid
+       ORDER BY g.tenant_id, g.guid
+         FOR UPDATE OF g`.execute(trx);
+    return rows;
+  };
   const result = new Map<string, { registers: GroupRegisters; created: boolean }>();
-  const lock = async (targets: string[], created: ReadonlySet<string>) => {
-    const rows = await trx.selectFrom('groups')
-      .select(['guid', 'deleted', 'lifecycle_at', 'owner_uid', 'owner_at'])
-      .where('tenant_id', '=', tenantId).where('guid', '=', sql<string>`ANY(${sql.val(targets)}::text[])`)
-      .orderBy('guid')
-      .forUpdate()
-      .execute();
+  const take = (rows: Awaited<ReturnType<typeof lock>>, created: Set<string>) => {
     for (const row of rows) {
-      result.set(row.guid, {
-        registers: { deleted: row.deleted, lifecycleAt: row.lifecycle_at, ownerUid: row.owner_uid, ownerAt: row.owner_at },
-        created: created.has(row.guid),
-      });
+      const key = groupKey({ tenantId: row.tenant_id, guid: row.guid });
+      result.set(key, { registers: { deleted: row.deleted, lifecycleAt: row.lifecycle_at, ownerUid: row.owner_uid, ownerAt: row.owner_at }, created: created.has(key) });
     }
   };
-  await lock(sorted, new Set());
-  const missing = sorted.filter((guid) => !result.has(guid));
-  if (missing.length === 0) return result;
-  // Arrays rather than a VALUES row per group: one statement of four parameters for any batch.
-  const { rows: inserted } = await sql<{ guid: string }>`
-    INSERT INTO groups (tenant_id, guid, identity, lifecycle_at)
-    SELECT ${tenantId}::text, n.guid, n.identity, ${NEVER}::timestamptz FROM unnest(${sql.val(missing)}::text[], ${sql.val(missing.map(identity))}::text[]) AS n(guid, identity)
-    ON CONFLICT (tenant_id, guid) DO NOTHING
-    RETURNING guid`.execute(trx);
-  await lock(missing, new Set(inserted.map((r) => r.guid)));
-  for (const guid of missing) if (!result.has(guid)) throw new Error('group row vanished while being locked');
+  take(await lock(sorted), new Set());
+  const missing = sorted.filter((g) => !result.has(groupKey(g)));
+  if (missing.length > 0) {
+    // Arrays rather than a VALUES row per group: one statement of four parameters for any batch.
+    const { rows: inserted } = await sql<{ tenant_id: string; guid: string }>`
+      INSERT INTO groups (tenant_id, guid, identity, lifecycle_at)
+      SELECT n.tenant_id, n.guid, n.identity, ${NEVER}::timestamptz
+        FROM unnest(${sql.val(missing.map((g) => g.tenantId))}::text[], ${sql.val(missing.map((g) => g.guid))}::text[],
+                    ${sql.val(missing.map((g) => g.identity()))}::text[]) AS n(tenant_id, guid, identity)
+      ON CONFLICT (tenant_id, guid) DO NOTHING
+      RETURNING tenant_id, guid`.execute(trx);
+    take(await lock(missing), new Set(inserted.map((r) => groupKey({ tenantId: r.tenant_id, guid: r.guid }))));
+    if (missing.some((g) => !result.has(groupKey(g)))) throw new Error('group row vanished while being locked');
+  }
   return result;
 }
 
-export interface RegistersWrite {
-  guid: string;
+export interface GroupRegistersWrite extends GroupKey {
   registers: GroupRegisters;
   /** The group waits for a run again (status pending). */
   desiredChanged: boolean;
-  /** The desired state has a new version (a freshly inserted row already carries version 1 for its first state). */
-  bumpVersion: boolean;
+  /** Versions the desired state moved on by (a freshly inserted row already carries version 1 for its first state). */
+  versionBumps: number;
 }
 
-/**
- * Writes the registers. `desiredChanged`: the group waits for a run again (status pending);
- * `bumpVersion`: the desired state has a new version (a freshly inserted row already carries
- * version 1 for its first state).
- */
-export async function writeGroupRegisters(
-  trx: Transaction<Database>, tenantId: string, guid: string, g: GroupRegisters, opts: { desiredChanged: boolean; bumpVersion: boolean },
-): Promise<void> {
-  await writeGroupsRegisters(trx, tenantId, [{ guid, registers: g, ...opts }]);
-}
-
-/** writeGroupRegisters for many groups of one tenant, in one statement. */
-export async function writeGroupsRegisters(trx: Transaction<Database>, tenantId: string, writes: readonly RegistersWrite[]): Promise<void> {
-  if (writes.length === 0) return;
-  const column = <T>(pick: (w: RegistersWrite) => T) => sql.val(writes.map(pick));
-  await sql`
-    UPDATE groups g
-       SET deleted = v.deleted, lifecycle_at = v.lifecycle_at, owner_uid = v.owner_uid, owner_at = v.owner_at,
+/** The statement writing the registers of several groups, or null when there is none (run with other writes: writeDesiredState). */
+export function groupsRegistersUpdate(writes: readonly GroupRegistersWrite[]): RawBuilder<unknown> | null {
+  if (writes.length === 0) return null;
+  const col = <T>(f: (w: GroupRegistersWrite) => T) => sql.val(writes.map(f));
+  return sql`
+    UPDATE groups g SET deleted = w.deleted, lifecycle_at = w.lifecycle_at, owner_uid = w.owner_uid, owner_at = w.owner_at,
            updated_at = now(),
-           status = CASE WHEN v.desired_changed THEN 'pending' ELSE g.status END,
-           desired_version = g.desired_version + CASE WHEN v.bump_version THEN 1 ELSE 0 END
-      FROM unnest(${column((w) => w.guid)}::text[], ${column((w) => w.registers.deleted)}::boolean[],
-                  ${column((w) => w.registers.lifecycleAt)}::timestamptz[], ${column((w) => w.registers.ownerUid)}::text[],
-                  ${column((w) => w.registers.ownerAt)}::timestamptz[], ${column((w) => w.desiredChanged)}::boolean[],
-                  ${column((w) => w.bumpVersion)}::boolean[])
-           AS v(guid, deleted, lifecycle_at, owner_uid, owner_at, desired_changed, bump_version)
-     WHERE g.tenant_id = ${tenantId} AND g.guid = v.guid`.execute(trx);
+           status = CASE WHEN w.desired_changed THEN 'pending' ELSE g.status END,
+           desired_version = g.desired_version + w.bumps
+      FROM unnest(${col((w) => w.tenantId)}::text[], ${col((w) => w.guid)}::text[], ${col((w) => w.registers.deleted)}::boolean[],
+                  ${col((w) => w.registers.lifecycleAt.toISOString())}::timestamptz[], ${col((w) => w.registers.ownerUid)}::text[],
+                  ${col((w) => w.registers.ownerAt?.toISOString() ?? null)}::timestamptz[], ${col((w) => w.desiredChanged)}::boolean[],
+                  ${col((w) => w.versionBumps)}::bigint[])
+           AS w(tenant_id, guid, deleted, lifecycle_at, owner_uid, owner_at, desired_changed, bumps)
+     WHERE g.tenant_id = w.tenant_id AND g.guid = w.guid`;
 }
 
 /** One group as recorded: its row and the members it desires now, read in one statement. */
@@ -137,6 +122,8 @@ export interface GroupSnapshot {
   /** Members re-added after a key change, and when that last happened. */
   keyChanges: number;
   lastReAddAt: Date | null;
+  /** An operator asked for a run that reads the group from Virgil itself (resync). */
+  reload: boolean;
 }
 
 /** The group's snapshot (the admin status view and the worker both read through it), or null. */
@@ -144,11 +131,12 @@ export async function readGroupSnapshot(db: Executor, tenantId: string, guid: st
   const { rows } = await sql<{
     identity: string; owner_uid: string | null; deleted: boolean; desired_version: string; status: GroupStatus;
     virgil_members: string[]; pending_registration: string[]; attempts: number; last_error: GroupError | null;
-    updated_at: Date; membership_version: string; key_changes: number; last_readd_at: Date | null;
+    updated_at: Date; membership_version: string; key_changes: number; last_readd_at: Date | null; reload: boolean;
     members: Array<{ uid: string; card: string | null }>;
   }>`
     SELECT g.identity, g.owner_uid, g.deleted, g.desired_version, g.status, g.virgil_members, g.pending_registration,
            g.attempts, g.last_error, g.updated_at, g.membership_version, g.key_changes, g.last_readd_at,
+           EXISTS (SELECT 1 FROM reconcile_outbox o WHERE o.tenant_id = g.tenant_id AND o.guid = g.guid AND o.reload) AS reload,
            COALESCE((SELECT json_agg(json_build_object('uid', m.uid, 'card', m.card_id)) FROM group_members m
                       WHERE m.tenant_id = g.tenant_id AND m.guid = g.guid
                         AND m.is_member AND m.changed_at >= g.lifecycle_at), '[]') AS members
@@ -175,6 +163,7 @@ export async function readGroupSnapshot(db: Executor, tenantId: string, guid: st
     membershipVersion: String(row.membership_version),
     keyChanges: row.key_changes,
     lastReAddAt: row.last_readd_at,
+    reload: row.reload,
   };
 }
 
@@ -194,16 +183,19 @@ export interface VirgilChange {
  */
 export async function recordVirgilChange(db: Db, tenantId: string, guid: string, change: VirgilChange = {}): Promise<void> {
   const reAdded = change.reAdded ?? 0;
-  await db.transaction().execute(async (trx) => {
-    await trx.updateTable('groups')
-      .set((eb) => ({
-        membership_version: sql<string>`membership_version + 1`,
-        ...(reAdded > 0 ? { key_changes: eb('key_changes', '+', reAdded), last_readd_at: sql<Date>`now()` } : {}),
-      }))
-      .where('tenant_id', '=', tenantId).where('guid', '=', guid)
-      .execute();
-    await recordMemberCards(trx, tenantId, guid, change.cards ?? []);
-  });
+  const cards = change.cards ?? [];
+  // One statement (one round trip, atomic): the group row first, then its members, as every writer.
+  await sql`
+    WITH changed AS (
+      UPDATE groups SET membership_version = membership_version + 1,
+             key_changes = key_changes + ${reAdded},
+             last_readd_at = CASE WHEN ${reAdded}::int > 0 THEN now() ELSE last_readd_at END
+       WHERE tenant_id = ${tenantId} AND guid = ${guid}
+      RETURNING tenant_id, guid)
+    UPDATE group_members m SET card_id = c.card_id
+      FROM changed g, unnest(${sql.val(cards.map((c) => c.uid))}::text[], ${sql.val(cards.map((c) => c.cardId))}::text[]) AS c(uid, card_id)
+     WHERE m.tenant_id = g.tenant_id AND m.guid = g.guid AND m.uid = c.uid
+       AND m.card_id IS DISTINCT FROM c.card_id`.execute(db);
 }
 
 /** Notes the cards members hold the tickets for, without counting a change (first sight of a card). */
@@ -256,26 +248,23 @@ export interface GroupOutcome {
  * the caller queues another run).
  */
 export async function recordOutcome(db: Db, tenantId: string, guid: string, version: string, outcome: GroupOutcome): Promise<boolean> {
-  return db.transaction().execute(async (trx) => {
-    const updated = await trx.updateTable('groups')
-      .set({
-        status: outcome.status,
-        virgil_members: outcome.virgilMembers,
-        pending_registration: outcome.pendingRegistration,
-        last_error: outcome.lastError === null ? null : JSON.stringify(outcome.lastError),
-        attempts: outcome.attempts,
-        synced_version: version,
-        retry_at: null,
-        updated_at: sql`now()`,
-      })
-      .where('tenant_id', '=', tenantId).where('guid', '=', guid).where('desired_version', '=', version)
-      .executeTakeFirst();
-    if (Number(updated.numUpdatedRows) === 0) return false;
-    // Delivered on commit, so an API process that reloads on it sees these members.
-    if (outcome.newlyPending) await sql`SELECT pg_notify(${PENDING_REGISTRATION_CHANNEL}, ${tenantId})`.execute(trx);
-    await clearReconcileRequest(trx, tenantId, guid);
-    return true;
-  });
+  // One statement (one round trip, atomic). The pending-registration notice is delivered on
+  // commit, so an API process that reloads on it sees these members; the outbox row is cleared
+  // only when the outcome was recorded (groups row first, then outbox row, as the intake).
+  const { rows } = await sql<{ recorded: boolean }>`
+    WITH recorded AS (
+      UPDATE groups SET status = ${outcome.status}, virgil_members = ${sql.val(outcome.virgilMembers)}::text[],
+             pending_registration = ${sql.val(outcome.pendingRegistration)}::text[],
+             last_error = ${outcome.lastError === null ? null : JSON.stringify(outcome.lastError)}::jsonb,
+             attempts = ${outcome.attempts}, synced_version = ${version}, retry_at = NULL, updated_at = now()
+       WHERE tenant_id = ${tenantId} AND guid = ${guid} AND desired_version = ${version}
+      RETURNING tenant_id, guid),
+    notified AS (
+      SELECT pg_notify(${PENDING_REGISTRATION_CHANNEL}, ${tenantId}) FROM recorded WHERE ${outcome.newlyPending === true}),
+    cleared AS (
+      DELETE FROM reconcile_outbox o USING recorded r WHERE o.tenant_id = r.tenant_id AND o.guid = r.guid RETURNING 1)
+    SELECT EXISTS (SELECT 1 FROM recorded) AS recorded, (SELECT count(*) FROM notified) AS notices, (SELECT count(*) FROM cleared) AS cleared`.execute(db);
+  return rows[0]?.recorded === true;
 }
 
 /**

@@ -2,21 +2,39 @@
  * Every read and write of `group_members`: one membership decision per (group, uid), stamped with
  * the event time that made it (the rules are in desired-state.ts).
  */
-import { sql, type Transaction } from 'kysely';
+import { sql, type RawBuilder, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.js';
 import type { MemberDecision } from './desired-state.js';
+import { groupKey, type GroupKey } from './group-repository.js';
 
-/** The current decisions about `uids` in a group (absent: never decided). */
-export async function memberDecisions(trx: Transaction<Database>, tenantId: string, guid: string, uids: string[]): Promise<Map<string, MemberDecision>> {
-  const current = new Map<string, MemberDecision>();
-  if (uids.length === 0) return current;
-  const rows = await trx.selectFrom('group_members')
-    .select(['uid', 'is_member', 'changed_at'])
-    .where('tenant_id', '=', tenantId).where('guid', '=', guid)
-    .where('uid', '=', sql<string>`ANY(${sql.val(uids)}::text[])`)
-    .execute();
-  for (const r of rows) current.set(r.uid, { isMember: r.is_member, at: r.changed_at });
-  return current;
+/** The current decisions about some uids of some groups, by group key (absent: never decided). */
+export async function membersDecisions(
+  trx: Transaction<Database>, wanted: ReadonlyArray<GroupKey & { uids: readonly string[] }>,
+): Promise<Map<string, Map<string, MemberDecision>>> {
+  const result = new Map<string, Map<string, MemberDecision>>(wanted.map((g) => [groupKey(g), new Map()]));
+  const keys = wanted.flatMap((g) => g.uids.map((uid) => [g.tenantId, g.guid, uid] as const));
+  if (keys.length === 0) return result;
+  const { rows } = await sql<{ tenant_id: string; guid: string; uid: string; is_member: boolean; changed_at: Date }>`
+    SELECT m.tenant_id, m.guid, m.uid, m.is_member, m.changed_at
+      FROM group_members m JOIN unnest(${sql.val(keys.map((k) => k[0]))}::text[], ${sql.val(keys.map((k) => k[1]))}::text[], ${sql.val(keys.map((k) => k[2]))}::text[])
+           AS k(tenant_id, guid, uid) ON m.tenant_id = k.tenant_id AND m.guid = k.guid AND m.uid = k.uid`.execute(trx);
+  for (const r of rows) result.get(groupKey({ tenantId: r.tenant_id, guid: r.guid }))?.set(r.uid, { isMember: r.is_member, at: r.changed_at });
+  return result;
+}
+
+/**
+ * The statement upserting decisions of several groups (at most one decision per group and uid), or
+ * null when there is none (run with other writes: writeDesiredState).
+ */
+export function membersDecisionsUpsert(writes: ReadonlyArray<GroupKey & { decisions: ReadonlyMap<string, MemberDecision> }>): RawBuilder<unknown> | null {
+  const rows = writes.flatMap((w) => [...w.decisions].map(([uid, d]) => ({ tenantId: w.tenantId, guid: w.guid, uid, d })));
+  if (rows.length === 0) return null;
+  const col = <T>(f: (r: (typeof rows)[number]) => T) => sql.val(rows.map(f));
+  return sql`
+    INSERT INTO group_members (tenant_id, guid, uid, is_member, changed_at)
+    SELECT * FROM unnest(${col((r) => r.tenantId)}::text[], ${col((r) => r.guid)}::text[], ${col((r) => r.uid)}::text[],
+                         ${col((r) => r.d.isMember)}::boolean[], ${col((r) => r.d.at.toISOString())}::timestamptz[])
+    ON CONFLICT (tenant_id, guid, uid) DO UPDATE SET is_member = EXCLUDED.is_member, changed_at = EXCLUDED.changed_at, updated_at = now()`;
 }
 
 /** Every decision held about each of `guids` (a group never decided about maps to an empty map). */
@@ -31,34 +49,3 @@ export async function allMemberDecisions(trx: Transaction<Database>, tenantId: s
   for (const r of rows) byGroup.get(r.guid)?.set(r.uid, { isMember: r.is_member, at: r.changed_at });
   return byGroup;
 }
-
-export async function writeMemberDecisions(trx: Transaction<Database>, tenantId: string, guid: string, decisions: ReadonlyMap<string, MemberDecision>): Promise<void> {
-  await writeGroupsMemberDecisions(trx, tenantId, new Map([[guid, decisions]]));
-}
-
-/** Upserts decisions of many groups of one tenant in one statement (arrays, so any number of rows fits). */
-export async function writeGroupsMemberDecisions(
-  trx: Transaction<Database>, tenantId: string, byGroup: ReadonlyMap<string, ReadonlyMap<string, MemberDecision>>,
-): Promise<void> {
-  const guids: string[] = [];
-  const uids: string[] = [];
-  const isMember: boolean[] = [];
-  const at: Date[] = [];
-  for (const [guid, decisions] of byGroup) {
-    for (const [uid, d] of decisions) {
-      guids.push(guid);
-      uids.push(uid);
-      isMember.push(d.isMember);
-      at.push(d.at);
-    }
-  }
-  if (guids.length === 0) return;
-  await sql`
-    INSERT INTO group_members (tenant_id, guid, uid, is_member, changed_at)
-    SELECT ${tenantId}::text, v.guid, v.uid, v.is_member, v.changed_at
-      FROM unnest(${sql.val(guids)}::text[], ${sql.val(uids)}::text[], ${sql.val(isMember)}::boolean[], ${sql.val(at)}::timestamptz[])
-           AS v(guid, uid, is_member, changed_at)
-    ON CONFLICT (tenant_id, guid, uid) DO UPDATE
-       SET is_member = excluded.is_member, changed_at = excluded.changed_at, updated_at = now()`.execute(trx);
-}
-

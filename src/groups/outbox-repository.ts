@@ -1,10 +1,17 @@
 /**
  * Every read and write of `reconcile_outbox`: a row means "this group must be reconciled". It is
  * written in the same transaction as the change that needs it (so a request survives a crash right
- * after the commit), marked when the sweeper has enqueued it, and cleared by the run that records
- * the group's outcome.
+ * after the commit), and cleared by the run that records the group's outcome.
+ *
+ * `enqueued_at` says when the request was handed to the queue. A writer that enqueues right after
+ * its commit (the webhook intake, an operator's resync) sets it in that same write — no extra
+ * round trip — and clears it again if the queue could not be reached; the sweeper then takes the
+ * row on its next pass. A row whose hand-over is older than the redelivery delay is checked against
+ * the queue (the job may have been lost, e.g. Redis restarted without persistence, or the process
+ * died between its commit and the enqueue); so the sweeper never re-enqueues a group whose job is
+ * still waiting or running, which would make a second, useless run.
  */
-import { sql, type Transaction } from 'kysely';
+import { sql, type RawBuilder, type Transaction } from 'kysely';
 import type { Db } from '../db/database.js';
 import type { Database } from '../db/schema.js';
 
@@ -12,46 +19,68 @@ type Executor = Db | Transaction<Database>;
 
 export interface OutboxTarget { tenant_id: string; guid: string }
 
-/** Records (or renews) a reconcile request for the group. */
-export async function requestReconcile(trx: Transaction<Database>, tenantId: string, guid: string): Promise<void> {
-  await requestReconciles(trx, tenantId, [guid]);
+/**
+ * The statement recording (or renewing) reconcile requests for groups, or null when there is
+ * nothing to request (run with other writes: writeDesiredState). `handedToQueue`: the caller
+ * enqueues them right after its commit (requestAfterCommit, which marks them if that fails).
+ */
+export function reconcileRequestsUpsert(targets: readonly OutboxTarget[], handedToQueue: boolean): RawBuilder<unknown> | null {
+  if (targets.length === 0) return null;
+  // Once each (an upsert may not touch a row twice), in one order (two writers never wait in a cycle).
+  const unique = [...new Map(targets.map((t) => [`${t.tenant_id}\0${t.guid}`, t])).entries()]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, t]) => t);
+  const enqueuedAt = handedToQueue ? sql`now()` : sql`NULL::timestamptz`;
+  return sql`
+    INSERT INTO reconcile_outbox (tenant_id, guid, enqueued_at)
+    SELECT t.tenant_id, t.guid, ${enqueuedAt}
+      FROM unnest(${sql.val(unique.map((t) => t.tenant_id))}::text[], ${sql.val(unique.map((t) => t.guid))}::text[]) AS t(tenant_id, guid)
+    ON CONFLICT (tenant_id, guid) DO UPDATE SET requested_at = now(), enqueued_at = EXCLUDED.enqueued_at`;
 }
 
-/** requestReconcile for many groups of one tenant, in one statement. */
-export async function requestReconciles(trx: Transaction<Database>, tenantId: string, guids: readonly string[]): Promise<void> {
-  if (guids.length === 0) return;
-  await sql`
-    INSERT INTO reconcile_outbox (tenant_id, guid)
-    SELECT ${tenantId}::text, guid FROM unnest(${sql.val([...new Set(guids)].sort())}::text[]) AS r(guid)
-    ON CONFLICT (tenant_id, guid) DO UPDATE SET requested_at = now(), enqueued_at = NULL`.execute(trx);
-}
-
-/** An operator's "reconcile now": records the request; false when the group does not exist. */
-export async function requestResync(db: Executor, tenantId: string, guid: string): Promise<boolean> {
+/**
+ * An operator's "reconcile now": records the request, for a run that reads the group from Virgil
+ * (whatever a worker kept of it); false when the group does not exist.
+ */
+export async function requestResync(db: Executor, tenantId: string, guid: string, handedToQueue = false): Promise<boolean> {
+  const enqueuedAt = handedToQueue ? sql`now()` : sql`NULL::timestamptz`;
   const { rows } = await sql<{ guid: string }>`
-    INSERT INTO reconcile_outbox (tenant_id, guid, requested_at, enqueued_at)
-    SELECT g.tenant_id, g.guid, now(), NULL FROM groups g WHERE g.tenant_id = ${tenantId} AND g.guid = ${guid}
-    ON CONFLICT (tenant_id, guid) DO UPDATE SET requested_at = now(), enqueued_at = NULL
+    INSERT INTO reconcile_outbox (tenant_id, guid, requested_at, enqueued_at, reload)
+    SELECT g.tenant_id, g.guid, now(), ${enqueuedAt}, true FROM groups g WHERE g.tenant_id = ${tenantId} AND g.guid = ${guid}
+    ON CONFLICT (tenant_id, guid) DO UPDATE SET requested_at = now(), enqueued_at = EXCLUDED.enqueued_at, reload = true
     RETURNING guid`.execute(db);
   return rows.length > 0;
 }
 
+export interface DueRequest extends OutboxTarget {
+  /** Handed to the queue before (more than the redelivery delay ago): check the job is gone first. */
+  redelivery: boolean;
+}
+
 /**
- * Requests of active tenants not yet enqueued, or enqueued more than `redeliverAfterMs` ago and
- * still here (the job was lost, e.g. Redis restarted without persistence), oldest first.
+ * Requests of active tenants never handed to the queue, or handed more than `redeliverAfterMs` ago
+ * and still here, oldest first.
  */
-export async function dueOutboxRequests(db: Executor, opts: { redeliverAfterMs: number; limit: number }): Promise<OutboxTarget[]> {
-  const { rows } = await sql<OutboxTarget>`
-    SELECT o.tenant_id, o.guid
+export async function dueOutboxRequests(db: Executor, opts: { redeliverAfterMs: number; limit: number }): Promise<DueRequest[]> {
+  const { rows } = await sql<DueRequest>`
+    SELECT o.tenant_id, o.guid, o.enqueued_at IS NOT NULL AS redelivery
       FROM reconcile_outbox o JOIN tenants t ON t.app_id = o.tenant_id AND t.status = 'active'
      WHERE o.enqueued_at IS NULL OR o.enqueued_at < now() - make_interval(secs => ${opts.redeliverAfterMs / 1000})
      ORDER BY o.requested_at LIMIT ${opts.limit}`.execute(db);
   return rows;
 }
 
-export async function markEnqueued(db: Executor, targets: OutboxTarget[]): Promise<void> {
+/** The queue could not be reached after all: the sweeper takes these on its next pass. */
+export async function markNotEnqueued(db: Executor, targets: readonly OutboxTarget[]): Promise<void> {
+  await setEnqueuedAt(db, targets, null);
+}
+
+export async function markEnqueued(db: Executor, targets: readonly OutboxTarget[]): Promise<void> {
+  await setEnqueuedAt(db, targets, sql<Date>`now()`);
+}
+
+async function setEnqueuedAt(db: Executor, targets: readonly OutboxTarget[], value: ReturnType<typeof sql<Date>> | null): Promise<void> {
   if (targets.length === 0) return;
-  await db.updateTable('reconcile_outbox').set({ enqueued_at: sql`now()` })
+  await db.updateTable('reconcile_outbox').set({ enqueued_at: value })
     .where(sql<boolean>`(tenant_id, guid) IN (SELECT * FROM unnest(${sql.val(targets.map((d) => d.tenant_id))}::text[], ${sql.val(targets.map((d) => d.guid))}::text[]))`)
     .execute();
 }

@@ -1,7 +1,10 @@
 /**
  * The safety net between PostgreSQL and the queue. Every few seconds it enqueues:
- *  - reconcile_outbox rows not yet enqueued, or enqueued long ago and still there (the job was
- *    lost, e.g. Redis restarted without persistence); rows are deleted when a reconcile succeeds;
+ *  - reconcile_outbox rows never handed to the queue (it was unreachable), or handed long ago and
+ *    still there while the queue holds no job for the group (the job was lost, e.g. Redis restarted
+ *    without persistence, or the process died between its commit and the enqueue); a group whose
+ *    job is still waiting or running is left alone, so it never runs twice for one request; rows
+ *    are deleted when a reconcile succeeds;
  *  - groups whose desired_version is ahead of synced_version (a request that never reached the
  *    queue), and groups whose retries ran out once their retry time (retry_at) has come;
  *  - groups with members pending registration, rarely, in case their delayed re-check was lost.
@@ -18,6 +21,8 @@ export interface OutboxSweeperOptions {
   db: Db;
   log: Logger;
   enqueue(tenantId: string, guid: string): Promise<void>;
+  /** Whether the queue holds a waiting, delayed or running job for the group. */
+  isQueued(tenantId: string, guid: string): Promise<boolean>;
   intervalMs: number;
   /** An outbox row enqueued this long ago and still present is enqueued again. */
   redeliverAfterMs?: number;
@@ -26,7 +31,7 @@ export interface OutboxSweeperOptions {
   batchSize?: number;
 }
 
-interface Target extends OutboxTarget { from_outbox: boolean }
+interface Target extends OutboxTarget { from_outbox: boolean; redelivery: boolean }
 
 export class OutboxSweeper {
   readonly #opts: Required<OutboxSweeperOptions>;
@@ -59,15 +64,18 @@ export class OutboxSweeper {
     const targets = await this.#targets(db, batchSize);
     let enqueued = 0;
     const done: Target[] = [];
-    for (const target of targets) {
+    for (const [i, target] of targets.entries()) {
       if (this.#stopped) break;
       try {
-        await this.#opts.enqueue(target.tenant_id, target.guid);
-        enqueued++;
+        // A request handed over before whose job is still in the queue was not missed.
+        if (!(target.redelivery && await this.#opts.isQueued(target.tenant_id, target.guid))) {
+          await this.#opts.enqueue(target.tenant_id, target.guid);
+          enqueued++;
+        }
         if (target.from_outbox) done.push(target);
       } catch (err) {
         // The queue is down: stop this pass, the rows stay for the next one.
-        this.#opts.log.warn({ err: (err as Error).message, remaining: targets.length - enqueued }, 'outbox sweep could not enqueue; will retry');
+        this.#opts.log.warn({ err: (err as Error).message, remaining: targets.length - i }, 'outbox sweep could not enqueue; will retry');
         break;
       }
     }
@@ -82,7 +90,7 @@ export class OutboxSweeper {
     const due = await groupsDueForSweep(db, { staleAfterMs: intervalMs, pendingRecheckMs, limit });
     return [
       ...requested.map((r) => ({ ...r, from_outbox: true })),
-      ...due.map((g) => ({ ...g, from_outbox: false })),
+      ...due.map((g) => ({ ...g, from_outbox: false, redelivery: false })),
     ];
   }
 

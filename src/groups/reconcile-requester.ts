@@ -3,9 +3,19 @@
  * src/reconcile (a deduplicated job carrying only tenant id and guid, never a secret), so intake
  * and admin code depend on this contract and not on the queue.
  */
+import type { Logger } from 'pino';
+import type { Db } from '../db/database.js';
+import { markNotEnqueued, type OutboxTarget } from './outbox-repository.js';
+
 export interface ReconcileRequester {
-  /** Enqueue a reconcile of one group. Call only after the desired state has committed. */
+  /**
+   * Enqueue a reconcile of one group. Call only after the desired state has committed. Never
+   * rejects: when the queue cannot be reached, the group's outbox row is marked as not handed over
+   * (see outbox-repository.ts), so the sweeper's next pass enqueues it.
+   */
   request(tenantId: string, guid: string): Promise<void>;
+  /** request() for several groups at once (one round trip to the queue). */
+  requestMany(targets: ReadonlyArray<{ tenant_id: string; guid: string }>): Promise<void>;
   /**
    * A user just asked for a Virgil JWT: groups where they are pending registration get retried
    * soon, and (at most once a minute per user) their card is compared with the cards their groups
@@ -33,4 +43,23 @@ export interface QueueProbe {
 export function queueProbeOf(requester: ReconcileRequester): QueueProbe | null {
   const candidate = requester as ReconcileRequester & Partial<QueueProbe>;
   return typeof candidate.ping === 'function' && typeof candidate.jobCounts === 'function' ? candidate as QueueProbe : null;
+}
+
+/**
+ * Requests reconciles of groups whose outbox rows were just committed as handed to the queue (see
+ * outbox-repository.ts), in one call. Never rejects: a requester that throws (the queue-backed one
+ * never does; it marks the rows itself) has its rows marked as not handed over, so the sweeper's
+ * next pass enqueues them.
+ */
+export async function requestAfterCommit(
+  deps: { db: Db; reconcile: Pick<ReconcileRequester, 'requestMany'>; log: Logger },
+  targets: readonly OutboxTarget[],
+): Promise<void> {
+  if (targets.length === 0) return;
+  try {
+    await deps.reconcile.requestMany(targets);
+  } catch (err) {
+    deps.log.warn({ groups: targets.length, err: (err as Error).message }, 'reconcile request failed; the outbox sweeper will retry');
+    await markNotEnqueued(deps.db, targets).catch(() => {});
+  }
 }

@@ -1,19 +1,28 @@
 /**
- * Recording a group event: storing it and applying it to the desired state happen in ONE
- * transaction, together with the reconcile_outbox row, so an accepted event is never half applied
+ * Recording group events: storing them and applying them to the desired state happen in ONE
+ * transaction, together with the reconcile_outbox rows, so an accepted event is never half applied
  * and a reconcile request survives a crash right after the commit.
+ *
+ * Several events (of any tenants and groups) can be recorded in one transaction with the same few
+ * statements as one event: store them all, lock every group they decide about (in one order), read
+ * the member decisions they touch, apply the rules in memory event by event (in the order given:
+ * events of one group see each other's decisions, exactly as if they had been recorded one after
+ * the other), then write members, groups and outbox rows. The webhook intake uses that to record
+ * the events that arrive together (group commit, see src/webhooks/intake.ts).
  *
  * Concurrency: every writer of a group's desired state locks its `groups` row first (FOR UPDATE),
  * so decisions about one group are applied one at a time on every replica, while different groups
  * proceed in parallel. Rules are in desired-state.ts.
  */
 import type { Db } from '../db/database.js';
-import { applyDecisions, decidesAnything, decisionsOf } from './desired-state.js';
+import { applyDecisions, decidesAnything, decisionsOf, type MemberDecision } from './desired-state.js';
 import type { GroupEvent } from './group-event.js';
-import { lockGroupRegisters, writeGroupRegisters } from './group-repository.js';
-import { memberDecisions, writeMemberDecisions } from './member-repository.js';
-import { requestReconcile } from './outbox-repository.js';
-import { insertWebhookEvent } from './webhook-event-repository.js';
+import { sql, type Transaction } from 'kysely';
+import type { Database } from '../db/schema.js';
+import { groupKey, groupsRegistersUpdate, lockGroupsRegisters, type GroupKey, type GroupRegistersWrite } from './group-repository.js';
+import { membersDecisions, membersDecisionsUpsert } from './member-repository.js';
+import { reconcileRequestsUpsert, type OutboxTarget } from './outbox-repository.js';
+import { eventKey, insertWebhookEvents } from './webhook-event-repository.js';
 
 export interface RecordResult {
   /** duplicate: the event key was seen before; nothing was changed. */
@@ -22,35 +31,121 @@ export interface RecordResult {
   desiredChanged: boolean;
 }
 
+export interface EventToRecord {
+  tenantId: string;
+  /** The tenant's derivation of the Virgil group id. */
+  groupIdentity: (guid: string) => string;
+  event: GroupEvent;
+}
+
+export interface RecordOptions {
+  /**
+   * The caller enqueues the groups whose desired state changed right after the commit (their
+   * outbox rows are marked as handed to the queue; see outbox-repository.ts).
+   */
+  enqueuesAfterCommit?: boolean;
+}
+
 /**
- * Stores the event (deduplicated on tenant, source and key) and applies it to the desired state.
- * `groupIdentity` is the tenant's derivation of the Virgil group id.
+ * Stores the events (deduplicated on tenant, source and key) and applies them to the desired state,
+ * in one transaction; one result per event, in order.
  */
+export async function recordGroupEvents(db: Db, items: readonly EventToRecord[], opts: RecordOptions = {}): Promise<RecordResult[]> {
+  if (items.length === 0) return [];
+  return db.transaction().execute(async (trx) => {
+    const stored = await insertWebhookEvents(trx, items);
+    const results: RecordResult[] = items.map(() => ({ status: 'duplicate', desiredChanged: false }));
+
+    // Accepted events, each stored key counting once (the first of repeated deliveries).
+    const deciding: Array<{ index: number; item: EventToRecord; decisions: ReturnType<typeof decisionsOf> }> = [];
+    for (const [index, item] of items.entries()) {
+      if (!stored.delete(eventKey(item.tenantId, item.event))) continue;
+      results[index] = { status: 'accepted', desiredChanged: false };
+      const decisions = decisionsOf(item.event);
+      if (decidesAnything(decisions)) deciding.push({ index, item, decisions });
+    }
+    if (deciding.length === 0) return results;
+
+    // The groups, locked, and the member decisions the events touch.
+    const groups = new Map<string, { tenantId: string; guid: string; identity: () => string; uids: Set<string> }>();
+    for (const { item, decisions } of deciding) {
+      const key = groupKey({ tenantId: item.tenantId, guid: item.event.guid });
+      let group = groups.get(key);
+      if (!group) groups.set(key, (group = { tenantId: item.tenantId, guid: item.event.guid, identity: () => item.groupIdentity(item.event.guid), uids: new Set() }));
+      for (const uid of decisions.members.keys()) group.uids.add(uid);
+    }
+    const locked = await lockGroupsRegisters(trx, [...groups.values()]);
+    const members = await membersDecisions(trx, [...groups.values()].map((g) => ({ tenantId: g.tenantId, guid: g.guid, uids: [...g.uids] })));
+
+    // The rules, event by event; each group's state carries over to its next event.
+    const state = new Map<string, { write: GroupRegistersWrite; written: boolean; created: boolean; members: Map<string, MemberDecision>; memberWrites: Map<string, MemberDecision> }>();
+    for (const { index, item, decisions } of deciding) {
+      const key = groupKey({ tenantId: item.tenantId, guid: item.event.guid });
+      let group = state.get(key);
+      if (!group) {
+        const { registers, created } = locked.get(key)!;
+        group = {
+          write: { tenantId: item.tenantId, guid: item.event.guid, registers, desiredChanged: false, versionBumps: 0 },
+          written: false, created, members: members.get(key)!, memberWrites: new Map(),
+        };
+        state.set(key, group);
+      }
+      const applied = applyDecisions(group.write.registers, group.members, decisions, item.event.occurredAt);
+      // The event that inserted the group row changed the desired state (a new group), at version 1.
+      const createdHere = group.created;
+      group.created = false;
+      const desiredChanged = applied.desiredChanged || createdHere;
+      group.write.registers = applied.group;
+      group.written ||= applied.groupWritten || desiredChanged;
+      group.write.desiredChanged ||= desiredChanged;
+      if (applied.desiredChanged && !createdHere) group.write.versionBumps++;
+      for (const [uid, decision] of applied.memberWrites) {
+        group.members.set(uid, decision);
+        group.memberWrites.set(uid, decision);
+      }
+      results[index] = { status: 'accepted', desiredChanged };
+    }
+
+    const groupStates = [...state.values()];
+    await writeDesiredState(trx, {
+      members: groupStates.map((g) => ({ tenantId: g.write.tenantId, guid: g.write.guid, decisions: g.memberWrites })),
+      registers: groupStates.filter((g) => g.written).map((g) => g.write),
+      requests: groupStates.filter((g) => g.write.desiredChanged).map((g) => ({ tenant_id: g.write.tenantId, guid: g.write.guid })),
+      handedToQueue: opts.enqueuesAfterCommit ?? false,
+    });
+    return results;
+  });
+}
+
+/**
+ * Writes what applying decisions changed, in one statement (one round trip): member decisions, the
+ * groups' registers, and reconcile requests for the groups whose desired state changed
+ * (`handedToQueue`: the caller enqueues them right after the commit, see outbox-repository.ts).
+ * Every row they touch belongs to a group the caller's transaction has locked.
+ */
+export async function writeDesiredState(trx: Transaction<Database>, changes: {
+  members: ReadonlyArray<GroupKey & { decisions: ReadonlyMap<string, MemberDecision> }>;
+  registers: readonly GroupRegistersWrite[];
+  requests: readonly OutboxTarget[];
+  handedToQueue: boolean;
+}): Promise<void> {
+  const writes = [
+    membersDecisionsUpsert(changes.members),
+    groupsRegistersUpdate(changes.registers),
+    reconcileRequestsUpsert(changes.requests, changes.handedToQueue),
+  ].filter((w) => w !== null);
+  const [last, ...before] = writes.reverse();
+  if (last) await sql`${before.length > 0 ? sql`WITH ${sql.join(before.map((w, i) => sql`${sql.raw(`w${i}`)} AS (${w})`))} ` : sql``}${last}`.execute(trx);
+}
+
+/** recordGroupEvents for one event. */
 export async function recordGroupEvent(
   db: Db,
   tenantId: string,
   groupIdentity: (guid: string) => string,
   event: GroupEvent,
+  opts: RecordOptions = {},
 ): Promise<RecordResult> {
-  return db.transaction().execute(async (trx) => {
-    if (!(await insertWebhookEvent(trx, tenantId, event))) return { status: 'duplicate', desiredChanged: false };
-
-    const decisions = decisionsOf(event);
-    if (!decidesAnything(decisions)) return { status: 'accepted', desiredChanged: false };
-
-    const { registers, created } = await lockGroupRegisters(trx, tenantId, event.guid, () => groupIdentity(event.guid));
-    const current = await memberDecisions(trx, tenantId, event.guid, [...decisions.members.keys()]);
-    const applied = applyDecisions(registers, current, decisions, event.occurredAt);
-    const desiredChanged = applied.desiredChanged || created;
-
-    await writeMemberDecisions(trx, tenantId, event.guid, applied.memberWrites);
-    if (applied.groupWritten || desiredChanged) {
-      await writeGroupRegisters(trx, tenantId, event.guid, applied.group, {
-        desiredChanged,
-        bumpVersion: applied.desiredChanged && !created,
-      });
-    }
-    if (desiredChanged) await requestReconcile(trx, tenantId, event.guid);
-    return { status: 'accepted', desiredChanged };
-  });
+  const [result] = await recordGroupEvents(db, [{ tenantId, groupIdentity, event }], opts);
+  return result!;
 }

@@ -28,9 +28,9 @@ import type { Database } from '../db/schema.js';
 import { invalid } from '../lib/errors.js';
 import { isValidId, ID_RULE } from '../lib/ids.js';
 import { applyDecisions, decisionsOf, desiredMembers, type GroupRegisters, type MemberDecision } from './desired-state.js';
-import { lockGroupsRegisters, writeGroupsRegisters, type RegistersWrite } from './group-repository.js';
-import { allMemberDecisions, writeGroupsMemberDecisions } from './member-repository.js';
-import { requestReconciles } from './outbox-repository.js';
+import { groupKey, lockGroupsRegisters, type GroupRegistersWrite } from './group-repository.js';
+import { allMemberDecisions } from './member-repository.js';
+import { writeDesiredState } from './record-event.js';
 
 /** A snapshot of one group; ids follow src/lib/ids.ts, `asOf` is the platform time it describes. */
 export type GroupSnapshot =
@@ -107,7 +107,8 @@ function effective(registers: GroupRegisters, members: ReadonlyMap<string, Membe
  * checkpoint in the same one), in the order given: several snapshots of one group are applied one
  * after the other. At most MAX_SNAPSHOTS_PER_BATCH. Rows are locked in guid order. Returns one
  * outcome per distinct guid, in order of first appearance. The caller requests reconciles for the
- * outcomes with `desiredChanged` after the commit (the outbox rows are written here).
+ * outcomes with `desiredChanged` right after the commit (the outbox rows are written here, marked as
+ * handed to the queue: see outbox-repository.ts and requestAfterCommit).
  */
 export async function applyGroupSnapshots(
   trx: Transaction<Database>,
@@ -118,12 +119,12 @@ export async function applyGroupSnapshots(
   if (snapshots.length === 0) return [];
   if (snapshots.length > MAX_SNAPSHOTS_PER_BATCH) throw new Error(`at most ${MAX_SNAPSHOTS_PER_BATCH} snapshots per batch`);
   const guids = [...new Set(snapshots.map((s) => s.guid))];
-  const locked = await lockGroupsRegisters(trx, tenantId, guids, groupIdentity);
+  const locked = await lockGroupsRegisters(trx, guids.map((guid) => ({ tenantId, guid, identity: () => groupIdentity(guid) })));
   const decisions = await allMemberDecisions(trx, tenantId, guids);
 
   const states = new Map<string, GroupState>();
   for (const guid of guids) {
-    const { registers, created } = locked.get(guid)!;
+    const { registers, created } = locked.get(groupKey({ tenantId, guid }))!;
     const members = decisions.get(guid)!;
     states.set(guid, { before: { registers, members: new Map(members) }, registers, members, memberWrites: new Map(), created, groupWritten: false });
   }
@@ -143,22 +144,20 @@ export async function applyGroupSnapshots(
   }
 
   const outcomes: SnapshotOutcome[] = [];
-  const registerWrites: RegistersWrite[] = [];
-  const memberWrites = new Map<string, Map<string, MemberDecision>>();
-  const changed: string[] = [];
+  const registerWrites: GroupRegistersWrite[] = [];
+  const memberWrites: Array<{ tenantId: string; guid: string; decisions: ReadonlyMap<string, MemberDecision> }> = [];
+  const changed: Array<{ tenant_id: string; guid: string }> = [];
   for (const [guid, state] of states) {
     const effectiveChange = effective(state.before.registers, state.before.members) !== effective(state.registers, state.members);
     const desiredChanged = effectiveChange || state.created;
-    if (state.memberWrites.size > 0) memberWrites.set(guid, state.memberWrites);
+    if (state.memberWrites.size > 0) memberWrites.push({ tenantId, guid, decisions: state.memberWrites });
     if (state.groupWritten || desiredChanged) {
-      registerWrites.push({ guid, registers: state.registers, desiredChanged, bumpVersion: effectiveChange && !state.created });
+      registerWrites.push({ tenantId, guid, registers: state.registers, desiredChanged, versionBumps: effectiveChange && !state.created ? 1 : 0 });
     }
-    if (desiredChanged) changed.push(guid);
+    if (desiredChanged) changed.push({ tenant_id: tenantId, guid });
     outcomes.push({ guid, created: state.created, desiredChanged });
   }
-  await writeGroupsMemberDecisions(trx, tenantId, memberWrites);
-  await writeGroupsRegisters(trx, tenantId, registerWrites);
-  await requestReconciles(trx, tenantId, changed);
+  await writeDesiredState(trx, { members: memberWrites, registers: registerWrites, requests: changed, handedToQueue: true });
   return outcomes;
 }
 

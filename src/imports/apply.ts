@@ -1,20 +1,21 @@
 /**
  * The one way imports and drift repair apply snapshots: in one transaction with whatever the caller
  * records beside them (an import's checkpoint), then a reconcile request for each group whose
- * desired state changed (best effort, in chunks: the outbox rows written with the snapshots are
- * the guarantee).
+ * desired state changed (best effort, a chunk of groups per call to the queue: the outbox rows
+ * written with the snapshots are the guarantee).
  */
 import type { Transaction } from 'kysely';
 import type { Db } from '../db/database.js';
 import type { Database } from '../db/schema.js';
-import type { ReconcileRequester } from '../groups/reconcile-requester.js';
+import type { Logger } from 'pino';
+import { requestAfterCommit, type ReconcileRequester } from '../groups/reconcile-requester.js';
 import { applyGroupSnapshots, type GroupSnapshot, type SnapshotOutcome } from '../groups/snapshot.js';
 import type { TenantRuntime } from '../tenants/types.js';
 
 const REQUESTS_AT_ONCE = 100;
 
 export async function applyAndRequest(
-  deps: { db: Db; reconcile: Pick<ReconcileRequester, 'request'> },
+  deps: { db: Db; reconcile: Pick<ReconcileRequester, 'requestMany'>; log: Logger },
   tenant: Pick<TenantRuntime, 'appId' | 'groupIdentity'>,
   snapshots: readonly GroupSnapshot[],
   alongside?: (trx: Transaction<Database>, outcomes: SnapshotOutcome[]) => Promise<void>,
@@ -24,9 +25,7 @@ export async function applyAndRequest(
     await alongside?.(trx, applied);
     return applied;
   });
-  const changed = outcomes.filter((o) => o.desiredChanged).map((o) => o.guid);
-  for (let i = 0; i < changed.length; i += REQUESTS_AT_ONCE) {
-    await Promise.all(changed.slice(i, i + REQUESTS_AT_ONCE).map((guid) => deps.reconcile.request(tenant.appId, guid).catch(() => {})));
-  }
+  const changed = outcomes.filter((o) => o.desiredChanged).map((o) => ({ tenant_id: tenant.appId, guid: o.guid }));
+  for (let i = 0; i < changed.length; i += REQUESTS_AT_ONCE) await requestAfterCommit(deps, changed.slice(i, i + REQUESTS_AT_ONCE));
   return outcomes;
 }

@@ -31,7 +31,7 @@ export interface DriftRepairOptions {
   pool: pg.Pool;
   log: Logger;
   tenants: { get(appId: string): Promise<TenantRuntime | null> };
-  reconcile: Pick<ReconcileRequester, 'request'>;
+  reconcile: Pick<ReconcileRequester, 'requestMany'>;
   cometchat: CometChatClients;
   /** How often due tenants are looked for. */
   pollIntervalMs: number;

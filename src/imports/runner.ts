@@ -43,7 +43,7 @@ export interface ImportRunnerOptions {
   pool: pg.Pool;
   log: Logger;
   tenants: { get(appId: string): Promise<TenantRuntime | null> };
-  reconcile: Pick<ReconcileRequester, 'request'>;
+  reconcile: Pick<ReconcileRequester, 'requestMany'>;
   cometchat: CometChatClients;
   /** Snapshots per transaction (at most 1,000). */
   batchSize: number;

@@ -4,6 +4,8 @@
  *   wake job                → enqueue the group's reconcile job (deduplicated) and finish;
  *   key-check job           → look up the user's newest card; reconcile each group that gave them
  *                             tickets under another card (the run re-adds them);
+ *   tenant at its cap, or   → move the job back to delayed for a moment (tenant-gate.ts: other
+ *   backing off after 429     tenants' jobs take the slot);
  *   run postponed (locked)  → move the job back to delayed for a moment;
  *   desired state moved on  → enqueue a follow-up run (kept while this one is active);
  *   members pending         → schedule a delayed re-check with backoff;
@@ -20,8 +22,9 @@ import type { TenantDirectory } from '../tenants/directory.js';
 import { classifyFailure } from './failures.js';
 import { GroupLockLostError } from './group-lock.js';
 import { groupsWithStaleCard, recordFailure, uidsHoldingTickets } from '../groups/group-repository.js';
-import { findCards } from '../virgil/group-ops.js';
+import { doneWithCards, findCards } from '../virgil/group-ops.js';
 import { reconcileGroup, type ReconcileDeps, type RunProgress } from './reconcile.js';
+import type { TenantGate } from './tenant-gate.js';
 
 export interface ProcessorOptions extends ReconcileDeps {
   log: Logger;
@@ -33,6 +36,8 @@ export interface ProcessorOptions extends ReconcileDeps {
   lockRetryDelayMs: number;
   /** When retries run out, the sweeper tries the group again after this long. */
   failedRetryAfterMs: number;
+  /** Per-tenant concurrency and 429 back-off in this process. */
+  gate: TenantGate;
 }
 
 export const DEFAULT_PENDING_RECHECK_DELAYS_MS = [5_000, 30_000, 120_000, 600_000, 1_800_000, 3_600_000];
@@ -50,18 +55,42 @@ export function createGroupProcessor(opts: ProcessorOptions) {
     if (!tenant || tenant.status !== 'active') return 'tenant-unavailable';
     if ((await uidsHoldingTickets(opts.db, tenantId, [uid])).length === 0) return 'no-groups';
     const identity = tenant.userIdentity(uid);
-    const card = (await opts.identities.use(tenant, (svc) => findCards(svc.eThree, [identity]))).get(identity);
-    if (!card) return 'no-card';
-    const guids = await groupsWithStaleCard(opts.db, tenantId, uid, card.id);
+    const found = await opts.identities.use(tenant, (svc) => findCards(svc.eThree, [identity]));
+    const cardId = found.get(identity)?.id;
+    doneWithCards(found.values());
+    if (cardId === undefined) return 'no-card';
+    const guids = await groupsWithStaleCard(opts.db, tenantId, uid, cardId);
     for (const guid of guids) await opts.queue.enqueue(tenantId, guid);
     if (guids.length > 0) log.info({ tenantId, uid, groups: guids.length }, 'key change found; groups queued for re-adding');
     return guids.length > 0 ? 'key-changed' : 'unchanged';
   }
 
+  /**
+   * Runs `work` in one of the tenant's slots, or sends the job back to the queue for a moment when
+   * the tenant has no free slot here or is backing off after a Virgil 429.
+   */
+  async function inTenantSlot(job: Job<GroupJobData>, token: string | undefined, tenantId: string, work: () => Promise<string>): Promise<string> {
+    const admission = opts.gate.enter(tenantId);
+    if (!admission.admitted) {
+      await job.moveToDelayed(Date.now() + admission.retryInMs, token);
+      throw new DelayedError();
+    }
+    let rateLimited = false;
+    try {
+      return await work();
+    } catch (err) {
+      rateLimited = !(err instanceof DelayedError) && classifyFailure(err).error.code === 'VIRGIL_RATE_LIMITED';
+      throw err;
+    } finally {
+      admission.release(rateLimited ? 'rate-limited' : 'done');
+    }
+  }
+
   return async function processGroupJob(job: Job<GroupJobData>, token?: string): Promise<string> {
     if (job.name === KEY_CHECK_JOB) {
       if (!isKeyCheckJob(job.data)) throw new UnrecoverableError('malformed job payload');
-      return checkKeys(job.data.tenantId, job.data.uid);
+      const { tenantId, uid } = job.data;
+      return inTenantSlot(job, token, tenantId, () => checkKeys(tenantId, uid));
     }
     if (!isReconcileGroupJob(job.data)) throw new UnrecoverableError('malformed job payload');
     const { tenantId, guid } = job.data;
@@ -71,6 +100,10 @@ export function createGroupProcessor(opts: ProcessorOptions) {
       return 'woke';
     }
     if (job.name !== RECONCILE_JOB) throw new UnrecoverableError(`unknown job ${job.name}`);
+    return inTenantSlot(job, token, tenantId, () => reconcileJob(job, token, tenantId, guid));
+  };
+
+  async function reconcileJob(job: Job<GroupJobData>, token: string | undefined, tenantId: string, guid: string): Promise<string> {
 
     const tenant = await opts.tenants.get(tenantId);
     if (!tenant || tenant.status !== 'active') {
@@ -119,5 +152,5 @@ export function createGroupProcessor(opts: ProcessorOptions) {
       if (failure.kind === 'permanent') throw new UnrecoverableError(`${failure.error.code}: ${failure.error.message}`);
       throw err instanceof Error ? err : new Error(String(err));
     }
-  };
+  }
 }

@@ -15,17 +15,24 @@
  *
  * Neither ever fails its caller: the webhook intake writes a reconcile_outbox row in the same
  * transaction as the desired state, and the outbox sweeper enqueues whatever could not be enqueued
- * here (e.g. while Redis is down).
+ * here (e.g. while Redis is down; a request that fails is marked so in the outbox at once).
+ *
+ * Every reconcile job carries a per-tenant priority (tenant-priority.ts), so a tenant's burst
+ * cannot push every other tenant's changes behind it.
  */
 import type { Logger } from 'pino';
 import { createDatabase, type DatabaseHandle, type Db } from '../db/database.js';
 import type { NotificationListener } from '../db/notification-listener.js';
 import { QueueConnection, type GroupQueue } from './queue-connection.js';
-import { KEY_CHECK_JOB, RECONCILE_JOB, WAKE_JOB, keyCheckJobOptions, reconcileJobOptions, wakeJobOptions, type WakeReason } from './jobs.js';
+import {
+  KEY_CHECK_JOB, RECONCILE_JOB, WAKE_JOB, keyCheckJobOptions, reconcileDeduplicationId, reconcileJobOptions, wakeJobOptions, type WakeReason,
+} from './jobs.js';
 import { PendingRegistrations, type PendingRegistrationsOptions } from '../groups/pending-registrations.js';
 import type { QueueProbe, ReconcileRequester } from '../groups/reconcile-requester.js';
 import { groupsAwaiting, uidsHoldingTickets } from '../groups/group-repository.js';
+import { markNotEnqueued, type OutboxTarget } from '../groups/outbox-repository.js';
 import { IntervalGate } from '../lib/interval-gate.js';
+import { TenantPriority } from './tenant-priority.js';
 
 export interface ReconcileQueueOptions {
   /** null: BullMQ on PostgreSQL (schema `bullmq` of databaseUrl). */
@@ -84,6 +91,7 @@ export class ReconcileQueue implements ReconcileRequester, QueueProbe {
   #batch = new Map<string, Set<string>>();
   #keyBatch = new Map<string, Set<string>>();
   readonly #keyChecks: IntervalGate;
+  readonly #priority = new TenantPriority();
   #timer: NodeJS.Timeout | null = null;
   #flushing: Promise<void> = Promise.resolve();
   #closed = false;
@@ -122,18 +130,40 @@ export class ReconcileQueue implements ReconcileRequester, QueueProbe {
     if (!this.#pending && notifications) this.#pending = new PendingRegistrations(this.#db, notifications, this.#pendingOptions);
   }
 
-  /** Best effort: logs and resolves when the queue is unavailable (the outbox has the request). */
+  /**
+   * Best effort: logs and resolves when the queue is unavailable; the outbox has the request, and is
+   * told it was not handed over, so the sweeper's next pass takes it.
+   */
   async request(tenantId: string, guid: string): Promise<void> {
+    await this.requestMany([{ tenant_id: tenantId, guid }]);
+  }
+
+  /** request() for several groups, in one round trip to the queue. */
+  async requestMany(targets: readonly OutboxTarget[]): Promise<void> {
+    if (targets.length === 0) return;
     try {
-      await this.enqueue(tenantId, guid);
+      await this.#bounded(this.getQueue().then((queue) => queue.addBulk(targets.map((t) => this.#reconcileJob(t.tenant_id, t.guid)))));
     } catch (err) {
-      this.#log.warn({ tenantId, guid, err: (err as Error).message }, 'reconcile request left to the outbox sweeper');
+      const which = targets.length === 1 ? { tenantId: targets[0]!.tenant_id, guid: targets[0]!.guid } : { groups: targets.length };
+      this.#log.warn({ ...which, err: (err as Error).message }, 'reconcile request left to the outbox sweeper');
+      if (this.#db) await markNotEnqueued(this.#db, targets).catch(() => {}); // else it is redelivered later
     }
   }
 
   /** Adds the group's reconcile job; rejects when the queue cannot be reached in time. */
   async enqueue(tenantId: string, guid: string): Promise<void> {
-    await this.#bounded(this.getQueue().then((queue) => queue.add(RECONCILE_JOB, { tenantId, guid }, reconcileJobOptions(tenantId, guid, this.#attempts))));
+    const job = this.#reconcileJob(tenantId, guid);
+    await this.#bounded(this.getQueue().then((queue) => queue.add(job.name, job.data, job.opts)));
+  }
+
+  #reconcileJob(tenantId: string, guid: string) {
+    const opts = { ...reconcileJobOptions(tenantId, guid, this.#attempts), priority: this.#priority.next(tenantId) };
+    return { name: RECONCILE_JOB, data: { tenantId, guid }, opts };
+  }
+
+  /** Whether a reconcile job of the group is waiting, delayed or running (rejects when the queue cannot be reached). */
+  async isQueued(tenantId: string, guid: string): Promise<boolean> {
+    return (await this.#bounded(this.getQueue().then((queue) => queue.getDeduplicationJobId(reconcileDeduplicationId(tenantId, guid))))) !== null;
   }
 
   /**

@@ -9,7 +9,10 @@
  *   3. deleted group → deleteGroup (a no-op when it does not exist);
  *      more than 99 desired members → over_capacity: nobody is added, nothing is created, but
  *      members no longer desired still lose access (removal never grants anything);
- *      otherwise → look up cards (missing = pending registration), load the group, remove
+ *      otherwise → look up cards (missing = pending registration) and, at the same time, load the
+ *      group — or do not load it: when this worker's previous run of the group left it at the
+ *      membership version recorded now (nothing changed it since, see below), or when no run ever
+ *      changed it (version 0: it is created, and loaded only if it exists after all); remove
  *      participants no longer desired (new epoch), re-add members whose card changed since they
  *      were given the tickets (a key change), create the group if missing, add registered members
  *      missing — tickets always pushed in batches Virgil accepts (src/virgil/ticket-batches.ts);
@@ -17,22 +20,33 @@
  *   4. records status, Virgil members and pending members for that desired_version — unless the
  *      desired state changed meanwhile, in which case the caller queues another run.
  *
- * Every step is idempotent and reads Virgil's current state first, so re-running after a crash at
+ * Every step is idempotent and starts from Virgil's current state, so re-running after a crash at
  * any point converges (a group created by a run that died is loaded, a removal that died between
  * the new epoch and the revocation is revoked on the next run, see `staleIdentities`; members a
  * batch did not reach are not participants yet and are added).
+ *
+ * A kept group stands for Virgil's state because every change to a Virgil group is made by a run
+ * holding the group's lock and raises the membership version right after it is made. The one gap,
+ * a run elsewhere that changed Virgil and died before recording it, makes the kept group stale; a
+ * run that started from a kept group and is refused by Virgil is therefore run once more from
+ * Virgil itself (and any failure forgets the kept group, so a retry reads Virgil too). A change made
+ * outside the service (with the service identity's key) is seen by an operator's resync, whose run
+ * always reads Virgil. (A group created before membership versions existed also reads 0: its create
+ * finds it, and the run starts again from it.)
  */
-import type pg from 'pg';
 import type { Db } from '../db/database.js';
 import type { GroupStatus } from '../db/schema.js';
 import type { TenantRuntime } from '../tenants/types.js';
-import { withGroupLock } from './group-lock.js';
+import { classifyFailure } from './failures.js';
+import type { GroupLocks } from './group-lock.js';
 import {
   readGroupSnapshot, recordMemberCards, recordOutcome, recordVirgilChange,
   type GroupOutcome, type GroupSnapshot as DesiredGroup, type VirgilChange,
 } from '../groups/group-repository.js';
 import type { ServiceIdentities, ServiceIdentity, VirgilCard } from '../virgil/service-identities.js';
-import { addMembers, createOrLoadOwnGroup, findCards, loadOwnGroup, reAddMember, removeMembers, revokeAccess } from '../virgil/group-ops.js';
+import {
+  addMembers, createOrLoadOwnGroup, doneWithCards, findMemberCards, loadOwnGroup, reAddMember, removeMembers, revokeAccess, type VirgilGroup,
+} from '../virgil/group-ops.js';
 import { ticketBatcher } from '../virgil/ticket-batches.js';
 
 /** E3Kit groups hold at most 100 participants, and the service identity is one of them. */
@@ -51,8 +65,8 @@ export type VirgilChangeObserver = (step: VirgilStep, group: { tenantId: string;
 
 export interface ReconcileDeps {
   db: Db;
-  /** Pool the group locks are held on (one connection per running job). */
-  pool: pg.Pool;
+  /** The group locks (one dedicated connection per worker process). */
+  locks: GroupLocks;
   /** A run still going after this long is abandoned (and retried). */
   runTimeoutMs: number;
   identities: ServiceIdentities;
@@ -70,23 +84,56 @@ export interface RunProgress { version: string | null }
 export async function reconcileGroup(
   deps: ReconcileDeps, tenant: TenantRuntime, guid: string, progress: RunProgress = { version: null },
 ): Promise<ReconcileResult> {
-  const result = await withGroupLock(deps.pool, tenant.appId, guid, deps.runTimeoutMs, async (assertHeld): Promise<ReconcileResult> => {
-    const desired = await readGroupSnapshot(deps.db, tenant.appId, guid);
-    if (!desired) return { kind: 'missing' };
-    progress.version = desired.desiredVersion;
-    const group = { tenantId: desired.tenantId, guid: desired.guid };
-    const recorder: ChangeRecorder = {
-      async changed(step, change, members) {
-        await recordVirgilChange(deps.db, group.tenantId, group.guid, change);
-        await deps.observeVirgilChange(step, group, members ?? change?.cards?.map((c) => c.uid) ?? []);
-      },
-      firstSight: (cards) => recordMemberCards(deps.db, group.tenantId, group.guid, cards),
-    };
-    const outcome = await deps.identities.use(tenant, (svc) => applyToVirgil(svc, tenant, desired, recorder));
-    // Record only while still holding the group: otherwise another run may have started.
-    assertHeld();
-    const recorded = await recordOutcome(deps.db, tenant.appId, guid, desired.desiredVersion, outcome);
-    return { kind: 'done', recorded, version: desired.desiredVersion, outcome };
+  const result = await deps.locks.withGroup(tenant.appId, guid, deps.runTimeoutMs, async (assertHeld): Promise<ReconcileResult> => {
+    const held = () => { try { assertHeld(); return true; } catch { return false; } };
+    // A second pass only when the first one started from a kept group and Virgil refused a request
+    // (a permanent failure, which would not be retried): Virgil may have been changed by a run
+    // elsewhere that died before recording it. The second pass reads everything. (A transient
+    // failure is retried by the queue, and the kept group is forgotten on any failure.)
+    for (let pass = 1; ; pass++) {
+      const desired = await readGroupSnapshot(deps.db, tenant.appId, guid);
+      if (!desired) return { kind: 'missing' };
+      progress.version = desired.desiredVersion;
+      const group = { tenantId: desired.tenantId, guid: desired.guid };
+      let changes = 0;
+      const recorder: ChangeRecorder = {
+        async changed(step, change, members) {
+          await recordVirgilChange(deps.db, group.tenantId, group.guid, change);
+          changes++;
+          await deps.observeVirgilChange(step, group, members ?? change?.cards?.map((c) => c.uid) ?? []);
+        },
+        firstSight: (cards) => recordMemberCards(deps.db, group.tenantId, group.guid, cards),
+      };
+      let fromKept = false;
+      let outcome: GroupOutcome;
+      try {
+        outcome = await deps.identities.use(tenant, async (svc) => {
+          const trusting = pass === 1 && !desired.reload;
+          const kept = trusting ? svc.keptGroup(desired.identity, desired.membershipVersion) : null;
+          fromKept = kept !== null;
+          const found: VirgilCard[][] = [];
+          try {
+            const applied = await applyToVirgil(svc, tenant, desired, recorder, { kept, trustVersions: trusting, found });
+            // As this run leaves it, for the next run of the group here (if nothing changes it meanwhile).
+            if (applied.group && held()) svc.keepGroup(desired.identity, applied.group, String(BigInt(desired.membershipVersion) + BigInt(changes)));
+            else svc.forgetGroup(desired.identity);
+            return applied.outcome;
+          } catch (err) {
+            svc.forgetGroup(desired.identity);
+            throw err;
+          } finally {
+            doneWithCards(found.flat());
+          }
+        });
+      } catch (err) {
+        if (fromKept && held() && classifyFailure(err).kind === 'permanent') continue;
+        throw err;
+      }
+      // Record only while still holding the group: otherwise another run may have started.
+      assertHeld();
+      const recorded = await recordOutcome(deps.db, tenant.appId, guid, desired.desiredVersion, outcome);
+      return { kind: 'done', recorded, version: desired.desiredVersion, outcome };
+    }
   });
   return result.locked ? result.value : { kind: 'locked' };
 }
@@ -99,13 +146,28 @@ interface ChangeRecorder {
   firstSight(cards: Array<{ uid: string; cardId: string }>): Promise<void>;
 }
 
-async function applyToVirgil(svc: ServiceIdentity, tenant: TenantRuntime, desired: DesiredGroup, record: ChangeRecorder): Promise<GroupOutcome> {
+interface ApplyOptions {
+  /** The group as this instance's previous run left it, when nothing changed on Virgil since. */
+  kept: VirgilGroup | null;
+  /**
+   * Whether a membership version of 0 may be taken to mean "never created" (no load before the
+   * create). The create then finds a group a run created and died before recording, and the
+   * apply starts again without this shortcut.
+   */
+  trustVersions: boolean;
+  /** Every card the run looked up goes here, to be let go of when the run is over. */
+  found: VirgilCard[][];
+}
+
+async function applyToVirgil(
+  svc: ServiceIdentity, tenant: TenantRuntime, desired: DesiredGroup, record: ChangeRecorder, opts: ApplyOptions,
+): Promise<{ outcome: GroupOutcome; group: VirgilGroup | null }> {
   const groupId = desired.identity;
 
   if (desired.deleted) {
     await svc.eThree.deleteGroup(groupId);
     await record.changed('deleted');
-    return { status: 'deleted', virgilMembers: [], pendingRegistration: [], lastError: null, attempts: 0 };
+    return { outcome: { status: 'deleted', virgilMembers: [], pendingRegistration: [], lastError: null, attempts: 0 }, group: null };
   }
 
   const uidByIdentity = new Map<string, string>();
@@ -115,16 +177,33 @@ async function applyToVirgil(svc: ServiceIdentity, tenant: TenantRuntime, desire
   const overCapacity = desired.desiredMembers.length > MAX_GROUP_MEMBERS;
   const batches = await ticketBatcher(svc);
   const cardEntry = (card: VirgilCard) => ({ uid: uidByIdentity.get(card.identity)!, cardId: card.id });
+  const stayingIn = (g: VirgilGroup | null) => (g ? g.participants.filter((p) => p !== svc.identity && desiredIdentities.has(p)) : []);
 
-  let group = await loadOwnGroup(svc, groupId);
+  // The group and the cards of everyone who will hold the tickets (the new epoch of a removal goes
+  // to them, and a card newer than the one a member was given the tickets for is a key change).
+  // Over capacity, only those already in the group (nobody is added), so the group comes first.
+  // Otherwise the search and the load are independent and run at once; the load is skipped when
+  // the group is kept from the previous run, or was never created.
+  const neverCreated = opts.trustVersions && desired.membershipVersion === '0';
+  let group: VirgilGroup | null;
+  let cards: Map<string, VirgilCard>;
+  if (overCapacity) {
+    group = opts.kept ?? await loadOwnGroup(svc, groupId);
+    cards = await findMemberCards(svc, stayingIn(group));
+  } else if (opts.kept || neverCreated) {
+    group = opts.kept;
+    cards = await findMemberCards(svc, [...desiredIdentities]);
+  } else if (svc.ownCardKnown) {
+    [cards, group] = await Promise.all([findMemberCards(svc, [...desiredIdentities]), loadOwnGroup(svc, groupId)]);
+  } else {
+    // The own card (needed to load) comes with the members' cards, in one search.
+    cards = await findMemberCards(svc, [...desiredIdentities]);
+    group = await loadOwnGroup(svc, groupId);
+  }
+  opts.found.push([...cards.values()]);
   const staleBefore = group ? staleIdentities(desired, tenant, group.participants, desiredIdentities) : [];
   const leaving = group ? group.participants.filter((p) => p !== svc.identity && !desiredIdentities.has(p)) : [];
-  const staying = group ? group.participants.filter((p) => p !== svc.identity && desiredIdentities.has(p)) : [];
-
-  // Cards of everyone who will hold the tickets: the new epoch of a removal goes to them, and a
-  // card newer than the one a member was given the tickets for is a key change. Over capacity,
-  // only those already in the group (nobody is added).
-  const cards = await findCards(svc.eThree, overCapacity ? staying : [...desiredIdentities]);
+  const staying = stayingIn(group);
 
   // Members that must go, go in every case: removal never grants access to anyone.
   if (group && leaving.length > 0) {
@@ -166,6 +245,8 @@ async function applyToVirgil(svc: ServiceIdentity, tenant: TenantRuntime, desire
       // A large group is created with its first batch; addMembers adds the others below.
       const [firstBatch = []] = await batches(registeredCards);
       const made = await createOrLoadOwnGroup(svc, groupId, firstBatch);
+      // It existed after all (a run created it and died before recording): start again from it.
+      if (!made.created && neverCreated) return applyToVirgil(svc, tenant, desired, record, { ...opts, kept: made.group, trustVersions: false });
       group = made.group;
       if (made.created) await record.changed('created', { cards: firstBatch.map(cardEntry) });
     }
@@ -176,7 +257,7 @@ async function applyToVirgil(svc: ServiceIdentity, tenant: TenantRuntime, desire
   const participants = group ? group.participants.filter((p) => p !== svc.identity) : [];
   const virgilMembers = [...new Set(participants.map((p) => uidByIdentity.get(p)).filter((uid) => uid !== undefined))].sort();
   const samePending = pending.length === desired.pendingRegistration.length && pending.every((uid) => desired.pendingRegistration.includes(uid));
-  return {
+  const outcome: GroupOutcome = {
     status,
     virgilMembers,
     pendingRegistration: pending,
@@ -187,6 +268,7 @@ async function applyToVirgil(svc: ServiceIdentity, tenant: TenantRuntime, desire
     attempts: status === 'pending' ? (samePending ? desired.attempts + 1 : 1) : 0,
     newlyPending: pending.some((uid) => !desired.pendingRegistration.includes(uid)),
   };
+  return { outcome, group };
 }
 
 /**

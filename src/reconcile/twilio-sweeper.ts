@@ -27,7 +27,7 @@ import type { Logger } from 'pino';
 import type { Db } from '../db/database.js';
 import type { TwilioSweepResult } from '../db/schema.js';
 import { liveGroupGuids } from '../groups/group-repository.js';
-import type { ReconcileRequester } from '../groups/reconcile-requester.js';
+import { requestAfterCommit, type ReconcileRequester } from '../groups/reconcile-requester.js';
 import { applyGroupSnapshot } from '../groups/snapshot.js';
 import { DomainError } from '../lib/errors.js';
 import { isValidId } from '../lib/ids.js';
@@ -47,7 +47,7 @@ export interface TwilioSweeperOptions {
   db: Db;
   log: Logger;
   tenants: TenantDirectory;
-  reconcile: Pick<ReconcileRequester, 'request'>;
+  reconcile: Pick<ReconcileRequester, 'requestMany'>;
   /** Base URL of Twilio's Conversations API (TWILIO_API_URL). */
   apiUrl: string;
   /** How often each tenant is swept. */
@@ -162,9 +162,7 @@ export class TwilioSweeper {
       const applied = await applyGroupSnapshot(db, tenant.appId, (guid) => tenant.groupIdentity(guid), { guid: sid, asOf: at, owner: null, members });
       if (!applied.desiredChanged) continue;
       result.changed++;
-      await reconcile.request(tenant.appId, sid).catch((err: Error) => {
-        log.warn({ tenant: tenant.appId, err: err.message }, 'reconcile request failed; the outbox sweeper will retry');
-      });
+      await requestAfterCommit({ db, reconcile, log }, [{ tenant_id: tenant.appId, guid: sid }]);
     }
     if (result.missing > 0) log.warn({ tenant: tenant.appId, missing: result.missing }, 'twilio does not know some conversations of live groups; left as they are');
     return result;

@@ -1,9 +1,11 @@
 /**
  * The group-owner worker: a BullMQ worker on the group queue, the outbox sweeper, the retention of
- * stored webhook events, the drift sweep of Twilio tenants, the tenants' service identities, the
- * import runner and CometChat drift repair (src/imports). `startWorker` returns a handle whose
- * `close()` shuts down gracefully: no new jobs, the running ones finish (bounded by a timeout),
- * then the E3Kit instances and their LevelDB caches are closed and removed.
+ * stored webhook events, the drift sweep of Twilio tenants, the tenants' service identities (a
+ * bounded set of E3Kit instances), the import runner and CometChat drift repair (src/imports). Many
+ * jobs run at once (they mostly wait for Virgil), at most a share of them for one tenant
+ * (tenant-gate.ts); their group locks share one connection (group-lock.ts). `startWorker` returns a
+ * handle whose `close()` shuts down gracefully: no new jobs, the running ones finish (bounded by a
+ * timeout), then the E3Kit instances and the lock connection are closed.
  *
  * The caller hands in the ReconcileQueue (the one its API side requests reconciles on, when both
  * run in one process) and closes it after the worker.
@@ -20,7 +22,10 @@ import { cappedExponentialBackoff, DEFAULT_BACKOFF, type BackoffSettings } from 
 import { WebhookEventRetention } from '../groups/webhook-event-retention.js';
 import { createGroupProcessor, DEFAULT_PENDING_RECHECK_DELAYS_MS } from './processor.js';
 import type { VirgilChangeObserver } from './reconcile.js';
-import { ServiceIdentities } from '../virgil/service-identities.js';
+import { ServiceIdentities, type ServiceIdentitiesOptions } from '../virgil/service-identities.js';
+import { removeStaleGroupCaches } from '../virgil/stale-group-caches.js';
+import { GroupLocks } from './group-lock.js';
+import { TenantGate } from './tenant-gate.js';
 import { TwilioSweeper, type TwilioSweeperOptions } from './twilio-sweeper.js';
 import { observeVirgilRequests } from '../virgil/request-observer.js';
 import { measuredProcessor } from './run-metrics.js';
@@ -32,6 +37,12 @@ import type { RetryPolicy } from '../cometchat/rest-client.js';
 export interface StartWorkerOptions {
   /** Parallel jobs in this process (default: config WORKER_CONCURRENCY). */
   concurrency?: number;
+  /** Parallel jobs of one tenant in this process (default: config WORKER_TENANT_CONCURRENCY). */
+  tenantConcurrency?: number;
+  /** Service identities kept open (default: config WORKER_SERVICE_IDENTITIES). */
+  serviceIdentities?: number;
+  /** Builds each service identity's E3Kit group store (default: bounded, in memory). */
+  groupStore?: ServiceIdentitiesOptions['groupStore'];
   /** The group queue: jobs are taken from it, follow-ups and re-checks are added to it. */
   queue: ReconcileQueue;
   /** Virgil base URL (default: the URL the card publisher uses, i.e. VIRGIL_API_URL or the emulator). */
@@ -81,11 +92,18 @@ export async function startWorker(ctx: AppContext<WorkerConfig>, opts: StartWork
 
   const virgilApiUrl = opts.virgilApiUrl ?? ctx.virgil.apiUrl;
   const stopCountingVirgil = observeVirgilRequests(virgilApiUrl, (operation, status, seconds) => ctx.metrics.virgilRequest(operation, status, seconds));
+  const removed = await removeStaleGroupCaches();
+  if (removed > 0) log.info({ removed }, 'removed group-cache folders left by an earlier worker');
   const identities = new ServiceIdentities({
     virgilApiUrl,
     log,
     onCardPublished: (tenantId, cardId) => setServiceCardId(ctx.db, tenantId, cardId),
+    maxInstances: opts.serviceIdentities ?? ctx.config.worker.serviceIdentities,
+    groupStore: opts.groupStore,
   });
+  const locks = GroupLocks.fromPool(ctx.pool);
+  const concurrency = opts.concurrency ?? ctx.config.worker.concurrency;
+  const gate = new TenantGate({ perTenant: opts.tenantConcurrency ?? Math.min(ctx.config.worker.tenantConcurrency, concurrency), backoff: opts.backoff });
   const actor = workerActor();
   const observeVirgilChange: VirgilChangeObserver = async (step, group, uids) => {
     // A re-add names its member (a key change is what an operator investigates); card ids and keys are never logged.
@@ -101,7 +119,8 @@ export async function startWorker(ctx: AppContext<WorkerConfig>, opts: StartWork
 
   const processor = measuredProcessor(createGroupProcessor({
     db: ctx.db,
-    pool: ctx.pool,
+    locks,
+    gate,
     log,
     tenants: ctx.tenants,
     identities,
@@ -114,7 +133,7 @@ export async function startWorker(ctx: AppContext<WorkerConfig>, opts: StartWork
   }), ctx.metrics);
 
   const worker = await queue.connection.createWorker(processor, {
-    concurrency: opts.concurrency ?? ctx.config.worker.concurrency,
+    concurrency,
     lockDuration: opts.lockDurationMs ?? 30_000,
     stalledInterval: opts.stalledIntervalMs ?? 30_000,
     // A job whose worker died is retried; only a job that keeps killing workers is given up.
@@ -132,6 +151,7 @@ export async function startWorker(ctx: AppContext<WorkerConfig>, opts: StartWork
     db: ctx.db,
     log,
     enqueue: (tenantId, guid) => queue.enqueue(tenantId, guid),
+    isQueued: (tenantId, guid) => queue.isQueued(tenantId, guid),
     intervalMs: opts.sweeper?.intervalMs ?? ctx.config.worker.sweepIntervalMs,
     redeliverAfterMs: opts.sweeper?.redeliverAfterMs,
     pendingRecheckMs: opts.sweeper?.pendingRecheckMs,
@@ -171,7 +191,7 @@ export async function startWorker(ctx: AppContext<WorkerConfig>, opts: StartWork
   twilioSweeper.start();
   imports.start();
   driftRepair.start();
-  log.info({ backend: queue.connection.kind, concurrency: worker.opts.concurrency, webhookEventRetentionDays: ctx.config.worker.webhookEventRetentionDays }, 'group worker started');
+  log.info({ backend: queue.connection.kind, concurrency: worker.opts.concurrency, tenantConcurrency: gate.perTenant, webhookEventRetentionDays: ctx.config.worker.webhookEventRetentionDays }, 'group worker started');
 
   let closing: Promise<void> | null = null;
   const close = (closeOpts: { force?: boolean } = {}) => {
@@ -192,6 +212,7 @@ export async function startWorker(ctx: AppContext<WorkerConfig>, opts: StartWork
         }
       }
       await identities.close();
+      await locks.close();
       stopCountingVirgil();
       log.info('group worker stopped');
     })();

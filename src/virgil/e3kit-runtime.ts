@@ -13,9 +13,18 @@
  *   2. remove the listeners those modules added, by diffing `process.listeners()` around the
  *      (synchronous) module construction.
  * Global `fetch` is never touched.
+ *
+ * Group storage: e3kit-node's constructor opens a LevelDB folder (`leveldown(groupStorageName)`)
+ * for every EThree: four file descriptors and a folder each, and an unhandled 'error' event (the
+ * process dies) when the open fails, e.g. at the descriptor limit. What E3Kit really needs is any
+ * abstract-leveldown store. `createEThree()` hands it one (group-store.ts) through the `leveldown`
+ * module e3kit-node requires, which is wrapped here: it returns the store supplied for the
+ * EThree being constructed (synchronously, by createEThree), and a real LevelDB otherwise, so
+ * `EThree.initialize` keeps E3Kit's default behaviour for anyone else.
  */
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
 export type E3kitModule = typeof import('@virgilsecurity/e3kit-node');
@@ -28,6 +37,14 @@ const GUARDED_EVENTS = ['uncaughtException', 'unhandledRejection'] as const;
 type GuardedEvent = (typeof GUARDED_EVENTS)[number];
 
 let loading: Promise<E3kitModule> | undefined;
+
+/** An abstract-leveldown store, as E3Kit's GroupLocalStorage takes it. */
+export interface GroupStorageBackend { readonly status: string; close(callback: (error?: Error) => void): void }
+
+/** The store for the EThree being constructed right now (set and cleared synchronously around it). */
+let suppliedGroupStore: GroupStorageBackend | undefined;
+let groupStoreWrapped = false;
+let virgilSdk: { CachingJwtProvider: new (getToken: () => Promise<string>) => unknown } | undefined;
 
 /** Loads e3kit-node with its WASM pre-initialised. Idempotent: every call returns the same promise. */
 export function loadE3kit(): Promise<E3kitModule> {
@@ -48,6 +65,20 @@ async function initialise(): Promise<E3kitModule> {
   const pythiaEntry = requireAsE3kit.resolve('@virgilsecurity/pythia-crypto/dist/node.cjs.js');
   const foundationWasm = wasmBeside(createRequire(cryptoEntry), '@virgilsecurity/core-foundation/node.cjs.js', 'libfoundation.wasm');
   const pythiaWasm = wasmBeside(createRequire(pythiaEntry), '@virgilsecurity/core-pythia', 'libpythia.wasm');
+
+  // e3kit-node binds `require('leveldown')` when its module loads: wrap it before that (if it was
+  // loaded by someone else first, createEThree refuses to run rather than open a LevelDB).
+  groupStoreWrapped = requireAsE3kit.cache[e3kitEntry] === undefined;
+  const leveldownEntry = requireAsE3kit.resolve('leveldown');
+  const realLeveldown = requireAsE3kit(leveldownEntry) as (location: string) => unknown;
+  const leveldownModule = requireAsE3kit.cache[leveldownEntry];
+  if (!leveldownModule) throw new Error('leveldown did not load as a CommonJS module');
+  leveldownModule.exports = (location: string) => {
+    const store = suppliedGroupStore;
+    suppliedGroupStore = undefined;
+    return store ?? realLeveldown(location);
+  };
+  virgilSdk = requireAsE3kit('virgil-sdk') as typeof virgilSdk;
 
   const crypto = requireAsE3kit(cryptoEntry) as { initCrypto: InitWithWasm };
   const pythia = requireAsE3kit(pythiaEntry) as { initPythia: InitWithWasm };
@@ -101,7 +132,99 @@ export function enableSelfSignatureVerification(eThree: EThreeInstance): void {
   if (verifier) verifier.verifySelfSignature = true;
 }
 
-interface Leveldown { status: string; close(callback: (error?: Error) => void): void }
+/** A virgil-crypto 4 key: its WASM memory is freed only by dispose() (the library has no finalizers). */
+interface WasmKey { dispose(): void; readonly isDisposed?: boolean }
+type KeyPair = { privateKey: WasmKey; publicKey: WasmKey };
+
+type E3kitInternals = {
+  groupManager?: { _localGroupStorage?: { _encryptionLevel?: { db?: GroupStorageBackend }; store(group: unknown): Promise<void> } };
+  keyLoader: { cachedPrivateKey?: WasmKey | null; loadLocalPrivateKey(): Promise<WasmKey | null>; loadLocalKeyPair(): Promise<KeyPair | null> };
+  virgilCrypto: { extractPublicKey(key: WasmKey): WasmKey };
+  cardManager: { cardVerifier?: { virgilCardsPublicKey?: WasmKey } };
+};
+
+function dispose(key: WasmKey | null | undefined): void {
+  if (key && !key.isDisposed) key.dispose();
+}
+
+/** The folder given to e3kit-node's constructor, which creates it (it exists: nothing is created). */
+const EXISTING_FOLDER = tmpdir();
+
+export interface CreateEThreeOptions {
+  /** Virgil's URL; unset for Virgil Cloud. */
+  apiUrl?: string;
+  keyEntryStorage: NonNullable<EThreeOptions['keyEntryStorage']>;
+  /** E3Kit's local group storage (no LevelDB folder). */
+  groupStore: GroupStorageBackend;
+  /**
+   * Whether E3Kit keeps its local copy of the groups it loads or changes (default true). Each copy
+   * costs a signature and an encryption per ticket. Without them, `getGroup()` finds nothing and
+   * `group.add()` fails (it reads the copy); loading, creating, removing, re-adding and deleting
+   * work from Keyknox alone.
+   */
+  localCopies?: boolean;
+}
+
+/**
+ * An EThree for an identity we already know (the service identity), with `groupStore` as its
+ * group storage. Like `EThree.initialize` without its token round trip: the identity is given.
+ */
+export async function createEThree(identity: string, getToken: () => Promise<string>, options: CreateEThreeOptions): Promise<EThreeInstance> {
+  const { EThree } = await loadE3kit();
+  if (!groupStoreWrapped) throw new Error('e3kit-node was loaded before loadE3kit(): it cannot be given a group store');
+  suppliedGroupStore = options.groupStore;
+  let eThree: EThreeInstance;
+  try {
+    eThree = new EThree(identity, {
+      accessTokenProvider: new virgilSdk!.CachingJwtProvider(getToken) as never,
+      keyEntryStorage: options.keyEntryStorage,
+      groupStorageName: EXISTING_FOLDER,
+      ...(options.apiUrl === undefined ? {} : { apiUrl: options.apiUrl }),
+    });
+  } finally {
+    suppliedGroupStore = undefined;
+  }
+  const storage = (eThree as unknown as E3kitInternals).groupManager?._localGroupStorage;
+  if (storage?._encryptionLevel?.db !== options.groupStore) throw new Error('E3Kit did not take the supplied group store');
+  // GroupManager.pull() and store() are the only writers of the copies (and do not await them).
+  if (options.localCopies === false) storage.store = async () => {};
+  // E3Kit keeps the imported private key, but derives the public key again on every use (a Keyknox
+  // call, a local write), and every derived key stays in WASM memory for good: derive it once.
+  const internals = eThree as unknown as E3kitInternals;
+  let pair: KeyPair | null = null;
+  internals.keyLoader.loadLocalKeyPair = async () => {
+    const privateKey = await internals.keyLoader.loadLocalPrivateKey();
+    if (!privateKey) return null;
+    if (pair?.privateKey !== privateKey) {
+      dispose(pair?.publicKey);
+      pair = { privateKey, publicKey: internals.virgilCrypto.extractPublicKey(privateKey) };
+    }
+    return pair;
+  };
+  keyPairs.set(eThree, () => pair);
+  return eThree;
+}
+
+/** The derived key pair of each EThree made by createEThree (freed by releaseEThree). */
+const keyPairs = new WeakMap<EThreeInstance, () => KeyPair | null>();
+
+/**
+ * Frees the WASM memory an EThree instance holds (its private key, the public key derived from it,
+ * Virgil's card-signing key its card verifier imported): for an instance dropped for good. Without
+ * this, every instance built and dropped leaves a few hundred bytes behind.
+ */
+export function releaseEThree(eThree: EThreeInstance): void {
+  const internals = eThree as unknown as E3kitInternals;
+  dispose(keyPairs.get(eThree)?.()?.publicKey);
+  dispose(internals.keyLoader.cachedPrivateKey);
+  internals.keyLoader.cachedPrivateKey = null;
+  dispose(internals.cardManager.cardVerifier?.virgilCardsPublicKey);
+}
+
+/** Frees the WASM memory of the public keys of cards nobody uses any more (each search imports them anew). */
+export function releaseCards(cards: Iterable<{ publicKey: unknown }>): void {
+  for (const card of cards) dispose(card.publicKey as WasmKey);
+}
 
 /**
  * Closes an EThree instance's LevelDB group cache. E3Kit has no public close; the handle is reached
@@ -110,8 +233,7 @@ interface Leveldown { status: string; close(callback: (error?: Error) => void): 
  * opening makes levelup emit an unhandled 'error' that would end the process.
  */
 export async function closeGroupStorage(eThree: EThreeInstance): Promise<void> {
-  const internals = eThree as unknown as { groupManager?: { _localGroupStorage?: { _encryptionLevel?: { db?: Leveldown } } } };
-  const db = internals.groupManager?._localGroupStorage?._encryptionLevel?.db;
+  const db = (eThree as unknown as E3kitInternals).groupManager?._localGroupStorage?._encryptionLevel?.db;
   // leveldown has no "opened" event to await; its status settles within milliseconds.
   for (let waited = 0; db && (db.status === 'new' || db.status === 'opening') && waited < 5_000; waited += 5) {
     await new Promise((resolve) => setTimeout(resolve, 5));

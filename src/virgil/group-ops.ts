@@ -1,22 +1,50 @@
 /**
  * The E3Kit group operations the reconciler needs, made tolerant and idempotent:
  * card lookups that report missing users instead of failing, "load or nothing", "create or load",
- * and removal/revocation by identity alone.
+ * adding, removal and revocation by identity alone, all in ticket batches Virgil accepts.
  */
-import type { EThree, ServiceIdentity, VirgilCard } from './service-identities.js';
+import { releaseCards } from './e3kit-runtime.js';
+import type { EThree, ServiceIdentity, VirgilCard, VirgilGroup } from './service-identities.js';
 
-export type VirgilGroup = Awaited<ReturnType<EThree['loadGroup']>>;
+export type { VirgilGroup };
 type FindUsersResult = Record<string, VirgilCard>;
 
 /** Virgil Cards search accepts at most this many identities per request (E3Kit uses the same). */
 const SEARCH_CHUNK = 50;
 
 /** E3Kit GroupError codes (compared by number; the class comes from E3Kit's own module copy). */
-const GROUP_ERROR = { RemoteGroupNotFound: 3, NoAccess: 11, ParticipantAlreadyAdded: 12 } as const;
+const GROUP_ERROR = { RemoteGroupNotFound: 3, NoAccess: 11 } as const;
+/** E3Kit's bound on participants, the owner included. */
+const MAX_PARTICIPANTS = 100;
 
 function isGroupError(err: unknown, ...codes: number[]): boolean {
   const e = err as { name?: string; errorCode?: number } | null;
   return e?.name === 'GroupError' && typeof e.errorCode === 'number' && codes.includes(e.errorCode);
+}
+
+/** Every card Virgil has for `identities`, one search per 50. */
+async function searchCards(eThree: EThree, identities: string[]): Promise<VirgilCard[]> {
+  const found: VirgilCard[] = [];
+  for (let i = 0; i < identities.length; i += SEARCH_CHUNK) found.push(...await eThree.cardManager.searchCards(identities.slice(i, i + SEARCH_CHUNK)));
+  return found;
+}
+
+function newestByIdentity(cards: VirgilCard[]): Map<string, VirgilCard> {
+  const found = new Map<string, VirgilCard>();
+  for (const card of cards) {
+    const seen = found.get(card.identity);
+    if (!seen || card.createdAt > seen.createdAt) found.set(card.identity, card);
+  }
+  releaseCards(cards.filter((card) => found.get(card.identity) !== card));
+  return found;
+}
+
+/**
+ * Cards found by a search hold their public keys in WASM memory, which virgil-crypto frees only
+ * when told: the caller calls this once it is done with them (at the end of a run).
+ */
+export function doneWithCards(cards: Iterable<VirgilCard>): void {
+  releaseCards(cards);
 }
 
 /**
@@ -24,15 +52,23 @@ function isGroupError(err: unknown, ...codes: number[]): boolean {
  * card are simply absent from the result (they are pending registration, not an error).
  */
 export async function findCards(eThree: EThree, identities: string[]): Promise<Map<string, VirgilCard>> {
-  const found = new Map<string, VirgilCard>();
-  for (let i = 0; i < identities.length; i += SEARCH_CHUNK) {
-    const cards = await eThree.cardManager.searchCards(identities.slice(i, i + SEARCH_CHUNK));
-    for (const card of cards) {
-      const seen = found.get(card.identity);
-      if (!seen || card.createdAt > seen.createdAt) found.set(card.identity, card);
-    }
+  return newestByIdentity(await searchCards(eThree, identities));
+}
+
+/**
+ * The members' newest cards (as findCards). When the instance does not know the service
+ * identity's own card yet, it is looked up in the same search if that costs no extra request
+ * (and published if Virgil has none).
+ */
+export async function findMemberCards(svc: ServiceIdentity, identities: string[]): Promise<Map<string, VirgilCard>> {
+  if (svc.ownCardKnown) return findCards(svc.eThree, identities);
+  if (identities.length > 0 && identities.length % SEARCH_CHUNK === 0) {
+    const [cards] = await Promise.all([findCards(svc.eThree, identities), svc.ownCard()]);
+    return cards;
   }
-  return found;
+  const all = await searchCards(svc.eThree, [...identities, svc.identity]);
+  await svc.ownCardFrom(all.filter((card) => card.identity === svc.identity));
+  return newestByIdentity(all.filter((card) => card.identity !== svc.identity));
 }
 
 function asFindUsersResult(cards: Iterable<VirgilCard>): FindUsersResult {
@@ -73,27 +109,38 @@ export async function createOrLoadOwnGroup(svc: ServiceIdentity, groupId: string
 
 /**
  * Adds members (cards) in batches whose tickets stay under Keyknox's meta limit; members already
- * present are skipped. `onBatch` runs after each batch is on Virgil, so a run that fails half way
- * has recorded what it did; the next run sees the added ones as participants and adds the rest.
+ * present are skipped. Each batch gets a copy of every ticket of the group (every epoch, as E3Kit's
+ * `add` does), pulled and pushed again per epoch; unlike `add`, the epochs come from the group
+ * object instead of one more Keyknox listing, and E3Kit's local copy is not read.
+ * `onBatch` runs after each batch is on Virgil, so a run that fails half way has recorded what it
+ * did; the next run sees the added ones as participants and adds the rest.
  */
 export async function addMembers(
   group: VirgilGroup, cards: VirgilCard[], batches: (cards: VirgilCard[]) => Promise<VirgilCard[][]>, onBatch: (added: VirgilCard[]) => Promise<void>,
 ): Promise<void> {
   const present = new Set(group.participants);
   const missing = cards.filter((card) => !present.has(card.identity));
+  if (missing.length === 0) return;
+  if (present.size + missing.length > MAX_PARTICIPANTS) throw new Error(`a group holds at most ${MAX_PARTICIPANTS} participants`);
+  const internals = group as unknown as GroupInternals;
+  const sessionId = internals._session.getSessionId();
+  const epochs = internals._session.export().map((message) => String(internals._session.parseMessage(message).epochNumber));
+  const storage = await internals._groupManager.getCloudTicketStorage();
   for (const batch of await batches(missing)) {
-    try {
-      await group.add(asFindUsersResult(batch));
-    } catch (err) {
-      if (!isGroupError(err, GROUP_ERROR.ParticipantAlreadyAdded)) throw err;
-    }
+    await Promise.all(epochs.map((epoch) => shareTicket(storage, sessionId, epoch, batch)));
+    group.participants = [...group.participants, ...batch.map((card) => card.identity)];
     await onBatch(batch);
   }
 }
 
 /** E3Kit's internals a batched removal goes through (there is no public call for either step). */
 interface GroupInternals {
-  _session: { addNewEpoch(): { epochNumber: number; sessionId: string; data: string }; getSessionId(): string };
+  _session: {
+    addNewEpoch(): { epochNumber: number; sessionId: string; data: string };
+    getSessionId(): string;
+    export(): Buffer[];
+    parseMessage(message: Buffer): { epochNumber: number };
+  };
   _groupManager: {
     store(ticket: { groupSessionMessage: { epochNumber: number; sessionId: string; data: string }; participants: string[] }, cards: VirgilCard[]): Promise<unknown>;
     removeAccess(sessionId: string, identities: string[]): Promise<void>;

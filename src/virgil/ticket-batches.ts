@@ -27,7 +27,19 @@ export interface TicketCrypto {
   metaLength(keys: PublicKey[]): number;
   /** Keys of one type and size have entries of one size: a name for that class (the exported key's length). */
   keyClass(key: PublicKey): string;
+  /** The owner's key class: the base size and every entry's size are measured for one owner class. */
+  readonly ownerClass: string;
 }
+
+/**
+ * An estimate at least this far below the limit (64 characters plus 48 per recipient, many times
+ * any difference seen between estimates and real sizes) is trusted without encrypting to check it.
+ */
+const checkMargin = (recipients: number) => 64 + 48 * recipients;
+
+/** Measured sizes, per owner class: the base (owner alone) and each recipient key class's entry. */
+const measured = new Map<string, number>();
+const MAX_MEASURED = 1_000;
 
 /**
  * Splits `cards` into batches, in order, whose ticket `meta` stays within `limit`. A card too big
@@ -37,13 +49,18 @@ export interface TicketCrypto {
 export function planTicketBatches(cards: VirgilCard[], crypto: TicketCrypto, limit = KEYKNOX_META_LIMIT): VirgilCard[][] {
   if (cards.length === 0) return [];
   const metaLength = (keys: PublicKey[]) => crypto.metaLength(keys);
-  const base = metaLength([]);
-  const costByClass = new Map<string, number>();
+  const remember = (key: string, measure: () => number): number => {
+    let value = measured.get(key);
+    if (value === undefined) {
+      if (measured.size >= MAX_MEASURED) measured.clear();
+      measured.set(key, (value = measure()));
+    }
+    return value;
+  };
+  const base = remember(`${crypto.ownerClass}|`, () => metaLength([]));
   const costOf = (card: VirgilCard): number => {
     const keyClass = crypto.keyClass(card.publicKey);
-    let cost = costByClass.get(keyClass);
-    if (cost === undefined) costByClass.set(keyClass, (cost = metaLength([card.publicKey]) - base));
-    return cost;
+    return remember(`${crypto.ownerClass}|${keyClass}`, () => metaLength([card.publicKey]) - base);
   };
 
   const batches: VirgilCard[][] = [];
@@ -52,8 +69,11 @@ export function planTicketBatches(cards: VirgilCard[], crypto: TicketCrypto, lim
     let total = base;
     let size = 0;
     while (size < queue.length && (size === 0 || total + costOf(queue[size]!) <= limit)) total += costOf(queue[size++]!);
-    // The estimate adds entry sizes; encoding lengths may differ by a few characters: check, and shrink.
-    while (size > 1 && metaLength(queue.slice(0, size).map((card) => card.publicKey)) > limit) size--;
+    // The estimate adds entry sizes; encoding lengths may differ by a few characters: near the
+    // limit, check, and shrink.
+    if (total > limit - checkMargin(size)) {
+      while (size > 1 && metaLength(queue.slice(0, size).map((card) => card.publicKey)) > limit) size--;
+    }
     batches.push(queue.slice(0, size));
     queue = queue.slice(size);
   }
@@ -73,10 +93,12 @@ export async function ticketCrypto(svc: ServiceIdentity): Promise<TicketCrypto> 
   if (!own) throw new Error('the service identity has no private key');
   const sample = Buffer.alloc(64).toString('base64');
   const { virgilCrypto } = eThree;
+  const keyClass = (key: unknown) => String(virgilCrypto.exportPublicKey(key).length);
   return {
     metaLength: (keys) => Buffer.from(virgilCrypto.signThenEncryptDetached({ value: sample, encoding: 'base64' }, own.privateKey, [own.publicKey, ...keys]).metadata)
       .toString('base64').length,
-    keyClass: (key) => String(virgilCrypto.exportPublicKey(key).length),
+    keyClass,
+    ownerClass: keyClass(own.publicKey),
   };
 }
 

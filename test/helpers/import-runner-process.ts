@@ -13,7 +13,7 @@ import { createLogger } from '../../src/lib/logger.js';
 const config = loadWorkerConfig(process.env);
 const log = createLogger({ level: 'warn', name: 'import-runner' });
 // Reconciles are left to the outbox (no worker runs in these tests).
-const reconcile = { async request() {}, userActive() {}, async keysChanged() {}, async close() {} };
+const reconcile = { async request() {}, async requestMany() {}, userActive() {}, async keysChanged() {}, async close() {} };
 const ctx = await createAppContext(config, { log, databaseUrl: config.databaseUrl!, virgilApiUrl: 'http://127.0.0.1:9', reconcile });
 const runner = new ImportRunner({
   db: ctx.db, pool: ctx.pool, log, tenants: ctx.tenants, reconcile,

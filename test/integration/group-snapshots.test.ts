@@ -7,6 +7,7 @@
 import t from 'tap';
 import { startTestApp } from '../helpers/app.js';
 import { RecordingRequester } from '../helpers/recording-requester.js';
+import type { ReconcileRequester } from '../../src/groups/reconcile-requester.js';
 import { desiredGroup, webhookRowCounts } from '../helpers/db.js';
 import { standardDelivery, standardEvent } from '../helpers/deliveries.js';
 import { checkShuffledDeliveries, randomHistory, seededRandom, shuffledWithDuplicates, testSeed, type ModelEvent } from '../helpers/group-model.js';
@@ -20,6 +21,8 @@ const base = Date.now() - 3_600_000;
 const at = (second: number) => new Date(base + second * 1000);
 const path = (guid: string) => `/admin/v1/tenants/${tenant.appId}/groups/${encodeURIComponent(guid)}`;
 const desired = (guid: string) => desiredGroup(db, tenant.appId, guid);
+const enqueuedAt = async (guid: string) => (await db.selectFrom('reconcile_outbox').select('enqueued_at')
+  .where('tenant_id', '=', tenant.appId).where('guid', '=', guid).executeTakeFirstOrThrow()).enqueued_at;
 
 async function webhook(type: string, guid: string, second: number, extra: { owner?: string; members?: string[] } = {}) {
   const d = standardDelivery(tenant.signingSecret, standardEvent(type, { guid, occurredAt: at(second), ...extra }));
@@ -50,6 +53,7 @@ t.test('a snapshot sets the whole membership as of asOf; later events win, older
   t.same(first.group.desiredMembers, ['alice', 'dave', 'olivia'], 'bob and carol are removed, dave added, the owner is a member');
   t.equal(first.group.status, 'pending');
   t.same(recorder.requests.slice(requests), [{ tenantId: tenant.appId, guid }], 'a reconcile was requested after the commit');
+  t.not(await enqueuedAt(guid), null, 'the outbox row says it was handed to the queue (the sweeper leaves it alone)');
   const version = (await desired(guid))!.desiredVersion;
 
   const repeat = await put(guid, 20, ['dave', 'alice', 'alice'], 'olivia');
@@ -76,6 +80,20 @@ t.test('a snapshot sets the whole membership as of asOf; later events win, older
   const last = (await desired(guid))!;
   t.same(last.members, ['dave'], 'gina, kicked at the same time, stays out; the owner is a member only when a snapshot names it');
   t.equal(last.ownerUid, 'olivia', 'a snapshot without an owner keeps the owner register');
+});
+
+t.test('a snapshot whose reconcile request fails is left to the outbox sweeper', async (t) => {
+  const failing: ReconcileRequester = {
+    request: async () => { throw new Error('queue unavailable'); },
+    requestMany: async () => { throw new Error('queue unavailable'); },
+    userActive: () => {},
+    keysChanged: async () => { throw new Error('queue unavailable'); },
+    close: async () => {},
+  };
+  const replica = await startTestApp(t, { shareWith: h, reconcile: failing });
+  const res = await replica.admin('PUT', path('snap-unqueued'), { members: ['alice'], asOf: at(30).toISOString() });
+  t.equal(res.statusCode, 200, res.body);
+  t.equal(await enqueuedAt('snap-unqueued'), null, 'the outbox row waits for the sweeper');
 });
 
 t.test('a new group, a deletion snapshot, and a revival by a later snapshot', async (t) => {

@@ -254,6 +254,7 @@ t.test('bad deliveries get a 4xx with a clear code and change nothing', async (t
 t.test('the event is durable before the answer, even when the reconcile request fails', async (t) => {
   const failing: ReconcileRequester = {
     request: async () => { throw new Error('queue unavailable'); },
+    requestMany: async () => { throw new Error('queue unavailable'); },
     userActive: () => {},
     keysChanged: async () => { throw new Error('queue unavailable'); },
     close: async () => {},

@@ -19,10 +19,16 @@ const BASE = 648;
 const card = (identity: string, keyClass: KeyClass) => ({ identity, publicKey: { keyClass } }) as unknown as VirgilCard;
 const classOf = (key: unknown) => (key as { keyClass: KeyClass }).keyClass;
 
-/** Sizes add up exactly, plus `drift` characters per recipient beyond the first (an encoding the estimate misses). */
-function fakeCrypto(drift = 0): TicketCrypto & { calls: number } {
+/**
+ * Sizes add up exactly, plus `drift` characters per recipient beyond the first (an encoding the
+ * estimate misses). Each fake is an owner class of its own: measures are remembered per owner class
+ * for the whole process, unless `owner` names one measured before.
+ */
+let owners = 0;
+function fakeCrypto(drift = 0, owner = `fake-owner-${owners++}`): TicketCrypto & { calls: number } {
   const crypto = {
     calls: 0,
+    ownerClass: owner,
     metaLength(keys: unknown[]) {
       crypto.calls++;
       return BASE + keys.reduce<number>((n, key) => n + ENTRY[classOf(key)], 0) + drift * Math.max(0, keys.length - 1);
@@ -62,11 +68,14 @@ t.test('random mixes of key types: every batch fits, batches are full, the order
   t.pass('200 random groups planned within the limit');
 });
 
-t.test('one exact check per batch when the estimate is right; the check shrinks a batch when it is not', async (t) => {
+t.test('one exact check per batch near the limit; the check shrinks a batch when the estimate is off; small groups cost no encryption', async (t) => {
   const cards = Array.from({ length: 56 }, (_, i) => card(`u${i}`, 'ed25519'));
   const exact = fakeCrypto();
   planTicketBatches(cards, exact);
-  t.equal(exact.calls, 1 + 1 + 2, 'base + one class measure + one check per batch');
+  t.equal(exact.calls, 1 + 1 + 2, 'base + one class measure + one check per (full) batch');
+  const small = fakeCrypto(0, exact.ownerClass);
+  t.same(planTicketBatches(cards.slice(0, 3), small).map((b) => b.length), [3]);
+  t.equal(small.calls, 0, 'measures are remembered per owner class; a batch far below the limit is not checked');
   const drifting = fakeCrypto(12);
   const batches = planTicketBatches(cards, drifting);
   t.ok(batches.every((b) => sizeOf(b, 12) <= KEYKNOX_META_LIMIT), `batches shrunk to fit (${batches.map((b) => b.length).join('+')})`);

@@ -15,6 +15,7 @@ import { Type } from '@sinclair/typebox';
 import type { ApiContext } from '../../../app/context.js';
 import { getGroupStatus } from '../../../groups/group-status.js';
 import { requestResync } from '../../../groups/outbox-repository.js';
+import { requestAfterCommit } from '../../../groups/reconcile-requester.js';
 import { AUDIT_ACTIONS } from '../../../audit/actions.js';
 import { applyGroupSnapshot, checkSnapshot, MAX_SNAPSHOT_MEMBERS, type GroupSnapshot } from '../../../groups/snapshot.js';
 import { conflict, notFound } from '../../../lib/errors.js';
@@ -78,11 +79,7 @@ const groupRoutes: FastifyPluginAsync<{ ctx: ApiContext }> = async (fastify, { c
     const tenant = await ctx.tenants.get(appId);
     if (!tenant) throw notFound('TENANT_NOT_FOUND', `Tenant ${appId} does not exist`);
     const outcome = await applyGroupSnapshot(ctx.db, appId, (guid) => tenant.groupIdentity(guid), snapshot);
-    if (outcome.desiredChanged) {
-      await ctx.reconcile.request(appId, snapshot.guid).catch((err: Error) => {
-        ctx.log.warn({ tenant: appId, err: err.message }, 'reconcile request failed; the outbox sweeper will retry');
-      });
-    }
+    if (outcome.desiredChanged) await requestAfterCommit(ctx, [{ tenant_id: appId, guid: snapshot.guid }]);
     const group = await getGroupStatus(ctx.db, appId, snapshot.guid);
     return { data: { guid: snapshot.guid, created: outcome.created, desiredChanged: outcome.desiredChanged, group: group! } };
   }
@@ -107,9 +104,9 @@ const groupRoutes: FastifyPluginAsync<{ ctx: ApiContext }> = async (fastify, { c
     const { appId, guid } = request.params;
     const tenant = await requireTenant(appId);
     if (tenant.status !== 'active') throw conflict('TENANT_DISABLED', `Tenant ${appId} is disabled; its groups are not reconciled`);
-    if (!(await requestResync(ctx.db, appId, guid))) throw notFound('GROUP_NOT_FOUND', `Group ${guid} is not known for tenant ${appId}`);
+    if (!(await requestResync(ctx.db, appId, guid, true))) throw notFound('GROUP_NOT_FOUND', `Group ${guid} is not known for tenant ${appId}`);
     // Best effort: if the queue is unreachable, the outbox sweeper enqueues it shortly.
-    await ctx.reconcile.request(appId, guid);
+    await requestAfterCommit(ctx, [{ tenant_id: appId, guid }]);
     await recordAdminAction(ctx, request, { action: AUDIT_ACTIONS.groupResyncRequested, tenantId: appId, guid });
     return reply.code(202).send({ data: { guid, status: 'queued' as const } });
   });
