@@ -19,6 +19,7 @@ import { createAppContext } from '../src/app/build-context.js';
 import { loadDevConfig } from '../src/config/config.js';
 import { createDatabase } from '../src/db/database.js';
 import { migrate } from '../src/db/migrator.js';
+import { SessionLocks } from '../src/db/session-locks.js';
 import { startEmulator } from '../src/http/emulator/index.js';
 import { CometChatClients } from '../src/imports/cometchat-reader.js';
 import { findImport } from '../src/imports/import-repository.js';
@@ -65,8 +66,10 @@ export async function runImportBench(opts: { groups?: number; batchSize?: number
     const appId = 'bench-import';
     await ctx.tenantService.onboard({ appId, virgil: await emulator.createApp(), userAuth: { algorithm: 'HS256', secret: randomBytes(32).toString('base64url') } });
 
+    const locks = SessionLocks.fromPool(ctx.pool);
+    stops.push(() => locks.close());
     const runner = new ImportRunner({
-      db: ctx.db, pool: ctx.pool, log, tenants: ctx.tenants, reconcile,
+      db: ctx.db, locks, log, tenants: ctx.tenants, reconcile,
       cometchat: new CometChatClients({ apiUrl: config.cometchatApiUrl, perPage: 1000, concurrency: 1 }),
       batchSize, maxBacklog: 100_000_000, pollIntervalMs: 20, backlogPollMs: 100, concurrency: 1, retryAfterMs: 1_000,
     });

@@ -15,9 +15,8 @@
  */
 import type { Logger } from 'pino';
 import { sql } from 'kysely';
-import type pg from 'pg';
 import type { Db } from '../db/database.js';
-import { withSessionLock } from '../db/session-lock.js';
+import type { SessionLocks } from '../db/session-locks.js';
 import type { ReconcileRequester } from '../groups/reconcile-requester.js';
 import type { GroupSnapshot } from '../groups/snapshot.js';
 import { DomainError } from '../lib/errors.js';
@@ -28,7 +27,8 @@ import { listChangedGroups, type CometChatClients, type KeysetPosition } from '.
 
 export interface DriftRepairOptions {
   db: Db;
-  pool: pg.Pool;
+  /** The process's lock connection: a tenant is swept by one process at a time. */
+  locks: SessionLocks;
   log: Logger;
   tenants: { get(appId: string): Promise<TenantRuntime | null> };
   reconcile: Pick<ReconcileRequester, 'requestMany'>;
@@ -121,7 +121,7 @@ export class DriftRepair {
   async #sweepClaimed(tenantId: string, cursor: number): Promise<void> {
     const { db, log } = this.#opts;
     try {
-      const result = await withSessionLock(this.#opts.pool, JSON.stringify(['e2ee-drift', tenantId]), { lost: () => new Error('the drift repair lock was lost') },
+      const result = await this.#opts.locks.withLock(JSON.stringify(['e2ee-drift', tenantId]), { lost: () => new Error('the drift repair lock was lost') },
         () => this.sweep(tenantId, cursor));
       if (!result.locked) return;
       const { groupsRead, groupsChanged } = result.value;

@@ -23,9 +23,8 @@
  * fails the import. Imports of disabled tenants wait.
  */
 import type { Logger } from 'pino';
-import type pg from 'pg';
 import type { Db } from '../db/database.js';
-import { withSessionLock, type AssertLockHeld } from '../db/session-lock.js';
+import type { AssertLockHeld, SessionLocks } from '../db/session-locks.js';
 import type { ReconcileRequester } from '../groups/reconcile-requester.js';
 import type { GroupSnapshot } from '../groups/snapshot.js';
 import { DomainError, isTransient, unprocessable } from '../lib/errors.js';
@@ -40,7 +39,8 @@ import { snapshotFromStored } from './ndjson.js';
 
 export interface ImportRunnerOptions {
   db: Db;
-  pool: pg.Pool;
+  /** The process's lock connection: an import is applied by one process at a time. */
+  locks: SessionLocks;
   log: Logger;
   tenants: { get(appId: string): Promise<TenantRuntime | null> };
   reconcile: Pick<ReconcileRequester, 'requestMany'>;
@@ -107,8 +107,8 @@ export class ImportRunner {
   }
 
   async #run(id: string): Promise<void> {
-    const { db, pool } = this.#opts;
-    await withSessionLock(pool, JSON.stringify(['e2ee-import', id]), { lost: () => new Stopped('the import lock was lost') }, async (assertHeld) => {
+    const { db, locks } = this.#opts;
+    await locks.withLock(JSON.stringify(['e2ee-import', id]), { lost: () => new Stopped('the import lock was lost') }, async (assertHeld) => {
       const record = await findImport(db, id);
       if (!record || (record.status !== 'queued' && record.status !== 'running')) return;
       const tenant = await this.#opts.tenants.get(record.tenantId);

@@ -38,7 +38,8 @@ import type { Db } from '../db/database.js';
 import type { GroupStatus } from '../db/schema.js';
 import type { TenantRuntime } from '../tenants/types.js';
 import { classifyFailure } from './failures.js';
-import type { GroupLocks } from './group-lock.js';
+import type { SessionLocks } from '../db/session-locks.js';
+import { withGroupLock } from './group-lock.js';
 import {
   readGroupSnapshot, recordMemberCards, recordOutcome, recordVirgilChange,
   type GroupOutcome, type GroupSnapshot as DesiredGroup, type VirgilChange,
@@ -65,8 +66,8 @@ export type VirgilChangeObserver = (step: VirgilStep, group: { tenantId: string;
 
 export interface ReconcileDeps {
   db: Db;
-  /** The group locks (one dedicated connection per worker process). */
-  locks: GroupLocks;
+  /** The process's locks (one dedicated connection per worker process). */
+  locks: SessionLocks;
   /** A run still going after this long is abandoned (and retried). */
   runTimeoutMs: number;
   identities: ServiceIdentities;
@@ -84,7 +85,7 @@ export interface RunProgress { version: string | null }
 export async function reconcileGroup(
   deps: ReconcileDeps, tenant: TenantRuntime, guid: string, progress: RunProgress = { version: null },
 ): Promise<ReconcileResult> {
-  const result = await deps.locks.withGroup(tenant.appId, guid, deps.runTimeoutMs, async (assertHeld): Promise<ReconcileResult> => {
+  const result = await withGroupLock(deps.locks, tenant.appId, guid, deps.runTimeoutMs, async (assertHeld): Promise<ReconcileResult> => {
     const held = () => { try { assertHeld(); return true; } catch { return false; } };
     // A second pass only when the first one started from a kept group and Virgil refused a request
     // (a permanent failure, which would not be retried): Virgil may have been changed by a run

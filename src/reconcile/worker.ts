@@ -3,7 +3,7 @@
  * stored webhook events, the drift sweep of Twilio tenants, the tenants' service identities (a
  * bounded set of E3Kit instances), the import runner and CometChat drift repair (src/imports). Many
  * jobs run at once (they mostly wait for Virgil), at most a share of them for one tenant
- * (tenant-gate.ts); their group locks share one connection (group-lock.ts). `startWorker` returns a
+ * (tenant-gate.ts); their group locks, and those of imports and drift repair, share one connection (src/db/session-locks.ts). `startWorker` returns a
  * handle whose `close()` shuts down gracefully: no new jobs, the running ones finish (bounded by a
  * timeout), then the E3Kit instances and the lock connection are closed.
  *
@@ -14,6 +14,7 @@ import type { AppContext } from '../app/context.js';
 import { workerActor } from '../audit/actions.js';
 import { auditVirgilChange } from '../audit/audit-log.js';
 import type { WorkerConfig } from '../config/config.js';
+import { SessionLocks } from '../db/session-locks.js';
 import { setServiceCardId } from '../tenants/tenant-repository.js';
 import { OutboxSweeper, type OutboxSweeperOptions } from '../groups/outbox-sweeper.js';
 import type { ReconcileQueue } from './reconcile-queue.js';
@@ -24,7 +25,6 @@ import { createGroupProcessor, DEFAULT_PENDING_RECHECK_DELAYS_MS } from './proce
 import type { VirgilChangeObserver } from './reconcile.js';
 import { ServiceIdentities, type ServiceIdentitiesOptions } from '../virgil/service-identities.js';
 import { removeStaleGroupCaches } from '../virgil/stale-group-caches.js';
-import { GroupLocks } from './group-lock.js';
 import { TenantGate } from './tenant-gate.js';
 import { TwilioSweeper, type TwilioSweeperOptions } from './twilio-sweeper.js';
 import { observeVirgilRequests } from '../virgil/request-observer.js';
@@ -101,7 +101,7 @@ export async function startWorker(ctx: AppContext<WorkerConfig>, opts: StartWork
     maxInstances: opts.serviceIdentities ?? ctx.config.worker.serviceIdentities,
     groupStore: opts.groupStore,
   });
-  const locks = GroupLocks.fromPool(ctx.pool);
+  const locks = SessionLocks.fromPool(ctx.pool);
   const concurrency = opts.concurrency ?? ctx.config.worker.concurrency;
   const gate = new TenantGate({ perTenant: opts.tenantConcurrency ?? Math.min(ctx.config.worker.tenantConcurrency, concurrency), backoff: opts.backoff });
   const actor = workerActor();
@@ -176,12 +176,12 @@ export async function startWorker(ctx: AppContext<WorkerConfig>, opts: StartWork
     apiUrl: ctx.config.cometchatApiUrl, perPage: importSettings.cometchatPageSize, concurrency: 4, retry: importSettings.cometchatRetry,
   });
   const imports = new ImportRunner({
-    db: ctx.db, pool: ctx.pool, log: log.child({ component: 'imports' }), tenants: ctx.tenants, reconcile: queue, cometchat,
+    db: ctx.db, locks, log: log.child({ component: 'imports' }), tenants: ctx.tenants, reconcile: queue, cometchat,
     batchSize: importSettings.batchSize, maxBacklog: importSettings.maxBacklog, pollIntervalMs: importSettings.pollIntervalMs,
     backlogPollMs: importSettings.backlogPollMs ?? 1_000, concurrency: importSettings.concurrency, retryAfterMs: importSettings.retryAfterMs ?? 30_000,
   });
   const driftRepair = new DriftRepair({
-    db: ctx.db, pool: ctx.pool, log: log.child({ component: 'drift-repair' }), tenants: ctx.tenants, reconcile: queue, cometchat,
+    db: ctx.db, locks, log: log.child({ component: 'drift-repair' }), tenants: ctx.tenants, reconcile: queue, cometchat,
     pollIntervalMs: importSettings.driftRepairPollIntervalMs, batchSize: importSettings.batchSize,
   });
 

@@ -9,14 +9,16 @@ import { loadWorkerConfig } from '../../src/config/config.js';
 import { CometChatClients } from '../../src/imports/cometchat-reader.js';
 import { ImportRunner } from '../../src/imports/runner.js';
 import { createLogger } from '../../src/lib/logger.js';
+import { SessionLocks } from '../../src/db/session-locks.js';
 
 const config = loadWorkerConfig(process.env);
 const log = createLogger({ level: 'warn', name: 'import-runner' });
 // Reconciles are left to the outbox (no worker runs in these tests).
 const reconcile = { async request() {}, async requestMany() {}, userActive() {}, async keysChanged() {}, async close() {} };
 const ctx = await createAppContext(config, { log, databaseUrl: config.databaseUrl!, virgilApiUrl: 'http://127.0.0.1:9', reconcile });
+const locks = SessionLocks.fromPool(ctx.pool);
 const runner = new ImportRunner({
-  db: ctx.db, pool: ctx.pool, log, tenants: ctx.tenants, reconcile,
+  db: ctx.db, locks, log, tenants: ctx.tenants, reconcile,
   cometchat: new CometChatClients({ apiUrl: config.cometchatApiUrl, perPage: config.imports.cometchatPageSize, concurrency: 4 }),
   batchSize: config.imports.batchSize, maxBacklog: config.imports.maxBacklog, pollIntervalMs: config.imports.pollIntervalMs,
   backlogPollMs: 100, concurrency: 1, retryAfterMs: 500,
@@ -26,6 +28,7 @@ console.log(JSON.stringify({ ready: true, pid: process.pid }));
 process.on('SIGTERM', () => {
   void (async () => {
     await runner.close();
+    await locks.close();
     await ctx.close();
     console.log(JSON.stringify({ maxRssKb: process.resourceUsage().maxRSS }));
     process.exit(0);

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { sql } from 'kysely';
 import t from 'tap';
+import { SessionLocks } from '../../src/db/session-locks.js';
 import { CometChatClients } from '../../src/imports/cometchat-reader.js';
 import { ImportRunner, type ImportRunnerOptions } from '../../src/imports/runner.js';
 import { startTestApp } from '../helpers/app.js';
@@ -28,9 +29,12 @@ const base = `/admin/v1/tenants/${tenant.appId}/imports`;
 const asOf = new Date(Date.now() - 3_600_000).toISOString();
 const line = (guid: string, members: string[], extra: Record<string, unknown> = {}) => JSON.stringify({ guid, members, asOf, ...extra });
 
+// Each runner stands for a worker process: its own lock connection.
 function runner(opts: Partial<ImportRunnerOptions> = {}) {
+  const locks = SessionLocks.fromPool(h.ctx.pool);
+  t.teardown(() => locks.close());
   const r = new ImportRunner({
-    db, pool: h.ctx.pool, log: h.ctx.log, tenants: h.ctx.tenants, reconcile: recorder,
+    db, locks, log: h.ctx.log, tenants: h.ctx.tenants, reconcile: recorder,
     cometchat: new CometChatClients({ apiUrl: h.ctx.config.cometchatApiUrl, perPage: 1000, concurrency: 1 }),
     batchSize: 50, maxBacklog: 1_000_000, pollIntervalMs: 50, backlogPollMs: 50, concurrency: 2, retryAfterMs: 500, ...opts,
   });
