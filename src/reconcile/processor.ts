@@ -21,7 +21,7 @@ import { KEY_CHECK_JOB, RECONCILE_JOB, WAKE_JOB, isKeyCheckJob, isReconcileGroup
 import type { TenantDirectory } from '../tenants/directory.js';
 import { classifyFailure } from './failures.js';
 import { GroupLockLostError } from './group-lock.js';
-import { groupsWithStaleCard, recordFailure, uidsHoldingTickets } from '../groups/group-repository.js';
+import { groupsWithStaleCard, recordFailure, uidsHoldingTickets } from '../groups/run-records.js';
 import { doneWithCards, findCards } from '../virgil/group-ops.js';
 import { reconcileGroup, type ReconcileDeps, type RunProgress } from './reconcile.js';
 import type { TenantGate } from './tenant-gate.js';

@@ -29,7 +29,8 @@ import {
 } from './jobs.js';
 import { PendingRegistrations, type PendingRegistrationsOptions } from '../groups/pending-registrations.js';
 import type { QueueProbe, ReconcileRequester } from '../groups/reconcile-requester.js';
-import { groupsAwaiting, uidsHoldingTickets } from '../groups/group-repository.js';
+import { groupsAwaiting } from '../groups/group-repository.js';
+import { uidsHoldingTickets } from '../groups/run-records.js';
 import { markNotEnqueued, type OutboxTarget } from '../groups/outbox-repository.js';
 import { IntervalGate } from '../lib/interval-gate.js';
 import { TenantPriority } from './tenant-priority.js';

@@ -40,10 +40,8 @@ import type { TenantRuntime } from '../tenants/types.js';
 import { classifyFailure } from './failures.js';
 import type { SessionLocks } from '../db/session-locks.js';
 import { withGroupLock } from './group-lock.js';
-import {
-  readGroupSnapshot, recordMemberCards, recordOutcome, recordVirgilChange,
-  type GroupOutcome, type GroupSnapshot as DesiredGroup, type VirgilChange,
-} from '../groups/group-repository.js';
+import { readGroupSnapshot, type GroupSnapshot as DesiredGroup } from '../groups/group-repository.js';
+import { recordMemberCards, recordOutcome, recordVirgilChange, type GroupOutcome, type VirgilChange } from '../groups/run-records.js';
 import type { ServiceIdentities, ServiceIdentity, VirgilCard } from '../virgil/service-identities.js';
 import {
   addMembers, createOrLoadOwnGroup, doneWithCards, findMemberCards, loadOwnGroup, reAddMember, removeMembers, revokeAccess, type VirgilGroup,

@@ -6,7 +6,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import t from 'tap';
-import { readGroupSnapshot, recordFailure, recordOutcome } from '../../src/groups/group-repository.js';
+import { readGroupSnapshot } from '../../src/groups/group-repository.js';
+import { recordFailure, recordOutcome } from '../../src/groups/run-records.js';
 import type { GroupStatus } from '../../src/db/schema.js';
 import { buildAdminApp } from '../../src/http/app.js';
 import { PAGE_CSP } from '../../src/http/routes/web-pages.js';

@@ -7,7 +7,7 @@ import t from 'tap';
 import { sql } from 'kysely';
 import { NotificationListener } from '../../src/db/notification-listener.js';
 import { PendingRegistrations } from '../../src/groups/pending-registrations.js';
-import { recordOutcome, type GroupOutcome } from '../../src/groups/group-repository.js';
+import { recordOutcome, type GroupOutcome } from '../../src/groups/run-records.js';
 import { startTestApp } from '../helpers/app.js';
 import { waitFor } from '../helpers/wait.js';
 
