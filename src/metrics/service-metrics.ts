@@ -81,7 +81,7 @@ export class ServiceMetrics {
     });
     this.#runs = new Counter({
       name: 'e2ee_reconcile_runs_total',
-      help: 'Reconcile runs of a group by outcome (synced, pending, over_capacity, deleted, failed, retry, postponed, superseded, ...)',
+      help: 'Reconcile runs of a group by outcome (synced, pending, over_capacity, deleted, failed, retry, postponed, deferred, superseded, ...)',
       labelNames: withTenant(['outcome']),
       registers,
     });

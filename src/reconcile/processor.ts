@@ -24,7 +24,7 @@ import { GroupLockLostError } from './group-lock.js';
 import { groupsWithStaleCard, recordFailure, uidsHoldingTickets } from '../groups/run-records.js';
 import { doneWithCards, findCards } from '../virgil/group-ops.js';
 import { reconcileGroup, type ReconcileDeps, type RunProgress } from './reconcile.js';
-import type { TenantGate } from './tenant-gate.js';
+import { TenantDeferredError, type TenantGate } from './tenant-gate.js';
 
 export interface ProcessorOptions extends ReconcileDeps {
   log: Logger;
@@ -73,7 +73,7 @@ export function createGroupProcessor(opts: ProcessorOptions) {
     const admission = opts.gate.enter(tenantId);
     if (!admission.admitted) {
       await job.moveToDelayed(Date.now() + admission.retryInMs, token);
-      throw new DelayedError();
+      throw new TenantDeferredError();
     }
     let rateLimited = false;
     try {

@@ -6,6 +6,7 @@
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { ServiceMetrics } from '../metrics/service-metrics.js';
 import { isReconcileGroupJob, RECONCILE_JOB, type GroupJobData } from './jobs.js';
+import { TenantDeferredError } from './tenant-gate.js';
 
 type GroupProcessor = (job: Job<GroupJobData>, token?: string) => Promise<string>;
 
@@ -15,10 +16,12 @@ export function outcomeOfResult(result: string): string {
 }
 
 /**
- * A run that threw: postponed (another run holds the group), failed (recorded as failed: a
+ * A run that threw: deferred (the tenant had no free slot here, or was backing off after a 429: the
+ * run never started), postponed (another run holds the group), failed (recorded as failed: a
  * permanent error, or the last attempt), or retry (BullMQ tries again after a backoff).
  */
 export function outcomeOfError(err: unknown, attemptsMade: number, attempts: number): string {
+  if (err instanceof TenantDeferredError) return 'deferred';
   if (err instanceof DelayedError) return 'postponed';
   if (err instanceof UnrecoverableError) return 'failed';
   return attemptsMade + 1 >= attempts ? 'failed' : 'retry';

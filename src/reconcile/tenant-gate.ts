@@ -12,7 +12,14 @@
  *
  * The clock and the random source are injectable (tests).
  */
+import { DelayedError } from 'bullmq';
 import type { BackoffSettings } from './jobs.js';
+
+/**
+ * A job sent back to the queue by the gate before it started (tenant at its cap, or backing off):
+ * not a run, so the run metrics count it apart from a run postponed by a held group lock.
+ */
+export class TenantDeferredError extends DelayedError {}
 
 export interface TenantGateOptions {
   perTenant: number;

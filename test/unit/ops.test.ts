@@ -18,6 +18,7 @@ import { Histogram, Registry, type Metric } from 'prom-client';
 import { RequestHistogram } from '../../src/metrics/request-histogram.js';
 import { ServiceMetrics } from '../../src/metrics/service-metrics.js';
 import { outcomeOfError, outcomeOfResult } from '../../src/reconcile/run-metrics.js';
+import { TenantDeferredError } from '../../src/reconcile/tenant-gate.js';
 import { observeVirgilRequests, virgilOperation } from '../../src/virgil/request-observer.js';
 import { DeliveryLog } from '../../src/webhooks/delivery-log.js';
 
@@ -148,6 +149,7 @@ t.test('reconcile runs: outcomes from results and errors', async (t) => {
   t.equal(outcomeOfResult('synced'), 'synced');
   t.equal(outcomeOfResult('tenant-unavailable'), 'tenant_unavailable');
   t.equal(outcomeOfError(new DelayedError(), 0, 10), 'postponed');
+  t.equal(outcomeOfError(new TenantDeferredError(), 0, 10), 'deferred', 'sent back by the tenant gate before it started');
   t.equal(outcomeOfError(new UnrecoverableError('no'), 0, 10), 'failed');
   t.equal(outcomeOfError(new Error('blip'), 3, 10), 'retry');
   t.equal(outcomeOfError(new Error('blip'), 9, 10), 'failed', 'the last attempt records the group as failed');
