@@ -59,6 +59,8 @@ export interface CometChatSettings {
   requestsPerMinute: number;
   /** null: no periodic drift repair. */
   driftRepairIntervalSeconds: number | null;
+  /** Drift repair also deletes live groups CometChat does not know (absent: settings stored before it existed, off). */
+  driftRepairDeletions?: boolean;
 }
 
 export interface RateLimitSettings { tenantPerMinute?: number; userPerMinute?: number }

@@ -10,8 +10,15 @@
  *   at the next interval. The cursor is saved as the sweep advances: a sweep cut short resumes there.
  * - The first sweep starts from the beginning (every group with an `updatedAt`); later ones from one
  *   second before the newest `updatedAt` the previous one saw.
- * - A group deleted on CometChat no longer appears in its listing, so a lost `group_deleted` is not
- *   repaired here (an operator can send `DELETE …/groups/{guid}`).
+ * - A group deleted on CometChat no longer appears in its listings, so a lost `group_deleted` is
+ *   found differently, when the tenant turns it on (`driftRepair.deletions`: only for tenants whose
+ *   groups all come from CometChat, since a group CometChat does not know is deleted here): after
+ *   the changed groups, every group CometChat lists is read (pages of ids
+ *   only, `perPage` up to 1000, no members), and each live group of the tenant missing from that
+ *   list is asked for once more (`GET /groups/{guid}/members`). Only a 404 for it makes a deletion
+ *   snapshot, as of that answer; a group that does exist (created after the listing) is applied as
+ *   the snapshot it is. So a listing that is wrong or cut short deletes nothing by itself, and a
+ *   listing that fails fails the sweep before anything is deleted.
  */
 import type { Logger } from 'pino';
 import { sql } from 'kysely';
@@ -23,7 +30,9 @@ import { DomainError } from '../lib/errors.js';
 import { PeriodicTask } from '../lib/periodic-task.js';
 import type { TenantRuntime } from '../tenants/types.js';
 import { applyAndRequest } from './apply.js';
-import { listChangedGroups, type CometChatClients, type KeysetPosition } from './cometchat-reader.js';
+import { liveGroupGuids } from '../groups/group-repository.js';
+import type { CometChatRestClient } from '../cometchat/rest-client.js';
+import { listAllGroups, listChangedGroups, type CometChatClients, type KeysetPosition, type PagePosition } from './cometchat-reader.js';
 
 export interface DriftRepairOptions {
   db: Db;
@@ -175,8 +184,35 @@ export class DriftRepair {
     }
     // One second back: a group changed within the newest second but listed after this sweep is read next time.
     const final = Math.max(cursor, newest - 1);
-    if (!this.#task.signal.aborted) await this.#saveCursor(tenantId, final);
-    return { groupsRead, groupsChanged, cursor: final };
+    if (this.#task.signal.aborted) return { groupsRead, groupsChanged, cursor: final };
+    await this.#saveCursor(tenantId, final);
+    if (tenant.cometchat.driftRepairDeletions !== true) return { groupsRead, groupsChanged, cursor: final };
+    const deletions = await this.#repairDeletions(tenant, client);
+    return { groupsRead: groupsRead + deletions.groupsRead, groupsChanged: groupsChanged + deletions.groupsChanged, cursor: final };
+  }
+
+  /** Live groups CometChat no longer lists, confirmed one by one, become deletion snapshots (see the top). */
+  async #repairDeletions(tenant: TenantRuntime, client: CometChatRestClient): Promise<{ groupsRead: number; groupsChanged: number }> {
+    const { db, cometchat: clients, batchSize, log } = this.#opts;
+    const listed = new Set<string>();
+    let position: PagePosition | null = { page: 1, total: null };
+    while (position !== null) {
+      if (this.#task.signal.aborted) return { groupsRead: 0, groupsChanged: 0 };
+      const page = await listAllGroups(client, position, clients.perPage);
+      for (const g of page.groups) listed.add(g.guid);
+      position = page.next;
+    }
+    const missing = (await liveGroupGuids(db, tenant.appId)).filter((guid) => !listed.has(guid));
+    let groupsChanged = 0;
+    for (let i = 0; i < missing.length && !this.#task.signal.aborted; i += batchSize) {
+      const unlisted = missing.slice(i, i + batchSize).map((guid) => ({ guid, owner: null, createdAt: null, updatedAt: null }));
+      const snapshots = (await clients.snapshots(client, unlisted)).filter((r): r is GroupSnapshot => !('code' in r));
+      const outcomes = await applyAndRequest(this.#opts, tenant, snapshots);
+      groupsChanged += outcomes.filter((o) => o.desiredChanged).length;
+      const deleted = snapshots.filter((s) => s.deleted === true).length;
+      if (deleted > 0) log.info({ tenantId: tenant.appId, deleted }, 'drift repair deleted groups CometChat no longer knows');
+    }
+    return { groupsRead: missing.length, groupsChanged };
   }
 
   async #saveCursor(tenantId: string, cursor: number): Promise<void> {

@@ -1,6 +1,6 @@
 /**
  * A tenant's CometChat REST access: `cometchat: {"appId"?, "region", "restApiKey", "requestsPerMinute"?,
- * "driftRepair"?: {"intervalSeconds"} | null}`. Used by CometChat imports, drift repair and the
+ * "driftRepair"?: {"intervalSeconds", "deletions"?} | null}`. Used by CometChat imports, drift repair and the
  * cometchat caller-auth mode. The REST API key is sealed in its own column
  * (`cometchat_rest_api_key`) and never shown; the view says whether one is configured.
  *
@@ -9,7 +9,8 @@
  * - requestsPerMinute: the pace of background reads, per process (default 5,000: half of
  *   CometChat's 10,000 core requests a minute, leaving the app's own backend room).
  * - driftRepair.intervalSeconds: re-read groups changed since the last sweep this often (60 to
- *   86,400); absent or null: off.
+ *   86,400); absent or null: off. driftRepair.deletions (default false): also delete the tenant's
+ *   live groups CometChat does not know (for tenants whose groups all come from CometChat).
  */
 import type { CometChatSettings, TenantRow } from '../db/schema.js';
 import { unprocessable } from '../lib/errors.js';
@@ -32,6 +33,7 @@ export function normaliseCometChat(tenantAppId: string, input: CometChatInput, h
     region: input.region,
     requestsPerMinute: input.requestsPerMinute ?? DEFAULT_COMETCHAT_REQUESTS_PER_MINUTE,
     driftRepairIntervalSeconds: input.driftRepair?.intervalSeconds ?? null,
+    driftRepairDeletions: input.driftRepair?.deletions ?? false,
   };
 }
 
@@ -43,7 +45,9 @@ export function cometChatView(row: Pick<TenantRow, 'cometchat' | 'cometchat_rest
     region: settings.region,
     restApiKeyConfigured: row.cometchat_rest_api_key !== null,
     requestsPerMinute: settings.requestsPerMinute,
-    driftRepair: settings.driftRepairIntervalSeconds === null ? null : { intervalSeconds: settings.driftRepairIntervalSeconds },
+    driftRepair: settings.driftRepairIntervalSeconds === null
+      ? null
+      : { intervalSeconds: settings.driftRepairIntervalSeconds, deletions: settings.driftRepairDeletions ?? false },
   };
 }
 

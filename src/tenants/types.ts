@@ -84,7 +84,7 @@ export interface CometChatInput {
   /** A full-access REST API key; may be omitted on update to keep the stored one. */
   restApiKey?: string;
   requestsPerMinute?: number;
-  driftRepair?: { intervalSeconds: number } | null;
+  driftRepair?: { intervalSeconds: number; deletions?: boolean } | null;
 }
 
 export interface WebhooksInput {
@@ -148,7 +148,7 @@ export interface CometChatView {
   region: CometChatSettings['region'];
   restApiKeyConfigured: boolean;
   requestsPerMinute: number;
-  driftRepair: { intervalSeconds: number } | null;
+  driftRepair: { intervalSeconds: number; deletions: boolean } | null;
 }
 
 /** CometChat REST access as the API and the worker use it (the key opened). */

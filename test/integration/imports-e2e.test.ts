@@ -5,6 +5,7 @@
  * CometChat's REST shapes (pagination, a 429 with Retry-After, a burst of 5xx), and a drift repair
  * that makes a kick whose webhook was lost.
  */
+import { sql } from 'kysely';
 import t, { type Test } from 'tap';
 import { startFakeCometChat } from '../helpers/cometchat-server.js';
 import { FAST_WORKER, registeredUsers, sendCometChat, serviceView, startWorkerStack, waitForStatus } from '../helpers/worker-stack.js';
@@ -140,6 +141,30 @@ t.test('a CometChat import through pages, a 429 and a 5xx burst; then drift repa
   const err = await ccUsers.get('bob')!.loadGroup(ccSvc.groupIdentity('cc-5'), await ccUsers.get('bob')!.findUsers(ccSvc.identity)).then(() => null, (e: unknown) => e);
   t.ok(err && [3, 11].includes(groupErrorCode(err) ?? -1), 'bob cannot load the group any more');
   t.ok(app.groups.size === 5);
+
+  // A deletion whose webhook is lost: gone from CometChat's listings. Without `deletions` nothing
+  // is deleted (the tenant also has groups from other sources).
+  cometchat.deleteGroup(cc.appId, 'cc-4');
+  const third = await sweep(second.lastRunAt);
+  t.equal(third.groupsChanged, second.groupsChanged, 'deletions off: nothing deleted');
+  t.not((await h.admin('GET', `/admin/v1/tenants/${cc.appId}/groups/cc-4`)).json().data.status, 'deleted');
+
+  // With deletions on, every live group CometChat does not know is asked for once (404) and deleted.
+  res2 = await h.admin('PATCH', `/admin/v1/tenants/${cc.appId}`, { cometchat: { region: 'eu', driftRepair: { intervalSeconds: 3600, deletions: true } } });
+  t.same(res2.json().data.cometchat.driftRepair, { intervalSeconds: 3600, deletions: true });
+  const unknown = (await sql<{ guid: string }>`SELECT guid FROM groups WHERE tenant_id = ${cc.appId} AND NOT deleted ORDER BY guid`.execute(h.ctx.db)).rows
+    .map((r) => r.guid).filter((guid) => !app.groups.has(guid));
+  t.ok(unknown.includes('cc-4'), `live groups CometChat does not know: ${unknown.join(', ')}`);
+  const before4 = cometchat.requests.length;
+  const fourth = await sweep(third.lastRunAt);
+  t.equal(fourth.groupsChanged - third.groupsChanged, unknown.length, 'each of them deleted');
+  // (The changed-groups pass may read a recently changed group again: those answer 200.)
+  const missed = cometchat.requests.slice(before4).filter((r) => r.path.endsWith('/members') && r.status === 404).map((r) => r.path).sort();
+  t.same(missed, unknown.map((guid) => `/groups/${guid}/members`).sort(), 'each unlisted group was asked for once');
+  status = await waitForStatus(h, cc.appId, 'cc-4', (s) => s.status === 'deleted');
+  t.equal(status.status, 'deleted');
+  const fifth = await sweep(fourth.lastRunAt);
+  t.equal(fifth.groupsChanged, fourth.groupsChanged, 'a deleted group is not asked for again');
 
   res2 = await h.admin('PATCH', `/admin/v1/tenants/${cc.appId}`, { cometchat: { region: 'eu', driftRepair: null } });
   t.equal((await h.admin('POST', `/admin/v1/tenants/${cc.appId}/drift-repair`)).json().error.code, 'DRIFT_REPAIR_OFF');

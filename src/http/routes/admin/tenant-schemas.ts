@@ -79,7 +79,10 @@ export const CometChatSettingsSchema = Type.Object({
   region: Type.Union(COMETCHAT_REGIONS.map((r) => Type.Literal(r))),
   restApiKey: Type.Optional(Type.String({ minLength: 8, maxLength: 256, pattern: '^[\\x21-\\x7e]+$' })),
   requestsPerMinute: Type.Optional(Type.Integer({ minimum: 1, maximum: 20_000 })),
-  driftRepair: Type.Optional(Type.Union([Type.Object({ intervalSeconds: Type.Integer({ minimum: 60, maximum: 86_400 }) }, strict), Type.Null()])),
+  driftRepair: Type.Optional(Type.Union([Type.Object({
+    intervalSeconds: Type.Integer({ minimum: 60, maximum: 86_400 }),
+    deletions: Type.Optional(Type.Boolean()),
+  }, strict), Type.Null()])),
 }, strict);
 
 export const WebhooksSchema = Type.Object({
@@ -166,7 +169,7 @@ export const TenantViewSchema = Type.Object({
     region: Type.String(),
     restApiKeyConfigured: Type.Boolean(),
     requestsPerMinute: Type.Integer(),
-    driftRepair: Type.Union([Type.Object({ intervalSeconds: Type.Integer() }), Type.Null()]),
+    driftRepair: Type.Union([Type.Object({ intervalSeconds: Type.Integer(), deletions: Type.Boolean() }), Type.Null()]),
   }), Type.Null()]),
   configVersion: Type.Integer(),
   createdAt: Type.String(),
