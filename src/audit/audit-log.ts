@@ -1,9 +1,11 @@
 /**
  * Every read and write of `audit_log`. Entries are written after the action happened (an admin
- * request that succeeded, a change the worker made on Virgil) and listed newest first, in keyset
- * pages on the entry id. `details` holds what the writer chose (field names, uids, key ids, codes):
+ * request that succeeded, a change the worker made on Virgil), listed newest first, in keyset
+ * pages on the entry id, and pruned after AUDIT_RETENTION_DAYS (src/groups/retention.ts). `details` holds what the writer chose (field names, uids, key ids, codes):
  * callers never pass a request body or a credential, and lists are capped so one entry stays small.
  */
+import { sql } from 'kysely';
+import { deleteOlderThan } from '../db/batched-delete.js';
 import type { Db } from '../db/database.js';
 import { AUDIT_ACTIONS, auditActionOfVirgilStep, type AuditAction } from './actions.js';
 
@@ -72,6 +74,11 @@ export async function recordMemberReadded(
 export function listed(name: string, values: readonly string[]): Record<string, unknown> {
   if (values.length <= MAX_LISTED) return { [name]: [...values] };
   return { [name]: values.slice(0, MAX_LISTED), [`${name}Total`]: values.length };
+}
+
+/** Deletes up to `batchSize` entries older than `retentionDays` (oldest first); returns how many. */
+export function pruneAudit(db: Db, retentionDays: number, batchSize: number): Promise<number> {
+  return deleteOlderThan(db, 'audit_log', 'occurred_at', sql`now() - make_interval(days => ${retentionDays})`, batchSize);
 }
 
 /** Newest first; `cursor` is the id of the last entry of the previous page. */

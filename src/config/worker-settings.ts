@@ -18,6 +18,8 @@ export interface WorkerConfig extends ServiceConfig {
     webhookEventRetentionDays: number;
     /** How long the log of webhook deliveries (what operators list) is kept. */
     webhookDeliveryRetentionHours: number;
+    /** How long audit entries are kept; 0: for good. */
+    auditRetentionDays: number;
     /** The worker process's own port for /health, /ready and /metrics; null: none. */
     opsPort: number | null;
     opsHost: string;
@@ -43,6 +45,7 @@ export function workerSettings(env: Env): Omit<WorkerConfig, keyof ServiceConfig
       sweepIntervalMs: int(env, 'OUTBOX_SWEEP_INTERVAL_MS', 5000, 100, 3_600_000),
       webhookEventRetentionDays: int(env, 'WEBHOOK_EVENT_RETENTION_DAYS', 30, 1, 3650),
       webhookDeliveryRetentionHours: int(env, 'WEBHOOK_DELIVERY_RETENTION_HOURS', 72, 1, 24 * 365),
+      auditRetentionDays: int(env, 'AUDIT_RETENTION_DAYS', 400, 0, 36_500),
       opsPort: str(env, 'WORKER_OPS_PORT') === undefined ? null : int(env, 'WORKER_OPS_PORT', 0, 0, 65535),
       opsHost: str(env, 'WORKER_OPS_HOST') ?? '127.0.0.1',
     },

@@ -20,7 +20,7 @@ import { OutboxSweeper, type OutboxSweeperOptions } from '../groups/outbox-sweep
 import type { ReconcileQueue } from './reconcile-queue.js';
 import type { GroupWorker } from './queue-connection.js';
 import { cappedExponentialBackoff, DEFAULT_BACKOFF, type BackoffSettings } from './jobs.js';
-import { WebhookEventRetention } from '../groups/webhook-event-retention.js';
+import { Retention } from '../groups/retention.js';
 import { createGroupProcessor, DEFAULT_PENDING_RECHECK_DELAYS_MS } from './processor.js';
 import type { VirgilChangeObserver } from './reconcile.js';
 import { ServiceIdentities, type ServiceIdentitiesOptions } from '../virgil/service-identities.js';
@@ -157,8 +157,11 @@ export async function startWorker(ctx: AppContext<WorkerConfig>, opts: StartWork
     pendingRecheckMs: opts.sweeper?.pendingRecheckMs,
   });
 
-  const retention = new WebhookEventRetention({
-    db: ctx.db, log, retentionDays: ctx.config.worker.webhookEventRetentionDays, deliveryRetentionHours: ctx.config.worker.webhookDeliveryRetentionHours,
+  const retention = new Retention({
+    db: ctx.db, log,
+    webhookEventDays: ctx.config.worker.webhookEventRetentionDays,
+    webhookDeliveryHours: ctx.config.worker.webhookDeliveryRetentionHours,
+    auditDays: ctx.config.worker.auditRetentionDays,
   });
 
   const twilioSweeper = new TwilioSweeper({

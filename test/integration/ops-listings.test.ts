@@ -5,7 +5,9 @@
  * group outcomes are recorded through the repository, as a run would.
  */
 import { randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
 import t from 'tap';
+import { Retention } from '../../src/groups/retention.js';
 import { readGroupSnapshot } from '../../src/groups/group-repository.js';
 import { recordFailure, recordOutcome } from '../../src/groups/run-records.js';
 import type { GroupStatus } from '../../src/db/schema.js';
@@ -236,6 +238,15 @@ t.test('the audit trail of admin actions', async (t) => {
   for (const secret of [tenant.virgil.appKey, tenant.callerSecret, tenant.webhookPassword, tenant.signingSecret, other.virgil.appKey, other.callerSecret, tokenA, tokenB]) {
     t.notOk(text.includes(secret), 'no secret in the audit trail');
   }
+
+  // Retention: entries older than AUDIT_RETENTION_DAYS go, oldest first, in batches; 0 keeps them all.
+  const oldIds = all.slice(-3).map((e: { id: string }) => e.id);
+  await h.ctx.db.updateTable('audit_log').set({ occurred_at: sql<Date>`now() - interval '401 days'` }).where('id', 'in', oldIds).execute();
+  t.equal((await new Retention({ db: h.ctx.db, log: h.ctx.log, webhookEventDays: 30, auditDays: 0 }).pruneOnce()).auditEntries, 0, 'AUDIT_RETENTION_DAYS=0: kept');
+  const pruned = await new Retention({ db: h.ctx.db, log: h.ctx.log, webhookEventDays: 30, auditDays: 400, batchSize: 2 }).pruneOnce();
+  t.equal(pruned.auditEntries, 3, 'the three old entries are pruned, two a batch');
+  const left = (await data('/admin/v1/audit?limit=100')).items.map((e: { id: string }) => e.id);
+  t.same(left, all.slice(0, -3).map((e: { id: string }) => e.id), 'the recent ones are kept');
 });
 
 t.test('the OpenAPI document covers every route, and documents none that does not exist', async (t) => {

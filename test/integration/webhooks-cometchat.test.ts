@@ -5,7 +5,7 @@
  */
 import { sql } from 'kysely';
 import t from 'tap';
-import { WebhookEventRetention } from '../../src/groups/webhook-event-retention.js';
+import { Retention } from '../../src/groups/retention.js';
 import { startTestApp } from '../helpers/app.js';
 import { RecordingRequester } from '../helpers/recording-requester.js';
 import { desiredGroup, webhookRowCounts } from '../helpers/db.js';
@@ -204,11 +204,11 @@ t.test('stored deliveries older than the retention are pruned; a later redeliver
   const before = await desired(guid);
   t.same(before?.members, ['olivia'], 'bob has left');
 
-  const retention = new WebhookEventRetention({ db, log: h.ctx.log, retentionDays: 30, batchSize: 1 });
-  t.equal(await retention.pruneOnce(), 2, 'the two old deliveries are deleted, one row per batch');
+  const retention = new Retention({ db, log: h.ctx.log, webhookEventDays: 30, batchSize: 1 });
+  t.equal((await retention.pruneOnce()).webhookEvents, 2, 'the two old deliveries are deleted, one row per batch');
   const kept = await db.selectFrom('webhook_events').select('id').where('id', 'in', ids.map((r) => r.id)).execute();
   t.same(kept.map((r) => r.id), [ids[2].id], 'the recent one is kept');
-  t.equal(await retention.pruneOnce(), 0, 'nothing left to prune');
+  t.equal((await retention.pruneOnce()).webhookEvents, 0, 'nothing left to prune');
 
   // CometChat retries an old delivery: accepted again (its key is forgotten), without effect.
   const redelivered = await post(added);
