@@ -11,3 +11,9 @@ export class RecordingRequester implements ReconcileRequester {
   async keysChanged(tenantId: string, uid: string) { this.keyChanges.push({ tenantId, uid }); }
   async close() {}
 }
+
+/** A requester whose queue is down: every request fails (the outbox rows are the guarantee). */
+export function failingRequester(): ReconcileRequester {
+  const down = async () => { throw new Error('queue unavailable'); };
+  return { request: down, requestMany: down, userActive: () => {}, keysChanged: down, close: async () => {} };
+}

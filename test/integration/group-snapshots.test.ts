@@ -6,8 +6,7 @@
  */
 import t from 'tap';
 import { startTestApp } from '../helpers/app.js';
-import { RecordingRequester } from '../helpers/recording-requester.js';
-import type { ReconcileRequester } from '../../src/groups/reconcile-requester.js';
+import { failingRequester, RecordingRequester } from '../helpers/recording-requester.js';
 import { desiredGroup, webhookRowCounts } from '../helpers/db.js';
 import { standardDelivery, standardEvent } from '../helpers/deliveries.js';
 import { checkShuffledDeliveries, randomHistory, seededRandom, shuffledWithDuplicates, testSeed, type ModelEvent } from '../helpers/group-model.js';
@@ -83,13 +82,7 @@ t.test('a snapshot sets the whole membership as of asOf; later events win, older
 });
 
 t.test('a snapshot whose reconcile request fails is left to the outbox sweeper', async (t) => {
-  const failing: ReconcileRequester = {
-    request: async () => { throw new Error('queue unavailable'); },
-    requestMany: async () => { throw new Error('queue unavailable'); },
-    userActive: () => {},
-    keysChanged: async () => { throw new Error('queue unavailable'); },
-    close: async () => {},
-  };
+  const failing = failingRequester();
   const replica = await startTestApp(t, { shareWith: h, reconcile: failing });
   const res = await replica.admin('PUT', path('snap-unqueued'), { members: ['alice'], asOf: at(30).toISOString() });
   t.equal(res.statusCode, 200, res.body);

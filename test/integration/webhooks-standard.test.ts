@@ -4,9 +4,8 @@
  */
 import t, { type Test } from 'tap';
 import { sql } from 'kysely';
-import type { ReconcileRequester } from '../../src/groups/reconcile-requester.js';
 import { startTestApp } from '../helpers/app.js';
-import { RecordingRequester } from '../helpers/recording-requester.js';
+import { failingRequester, RecordingRequester } from '../helpers/recording-requester.js';
 import { desiredGroup, webhookRowCounts } from '../helpers/db.js';
 import { generateSigningSecret, signStandardWebhook, standardDelivery, standardEvent } from '../helpers/deliveries.js';
 import { checkShuffledDeliveries, randomHistory, seededRandom, shuffledWithDuplicates, testSeed, type ModelEvent } from '../helpers/group-model.js';
@@ -252,13 +251,7 @@ t.test('bad deliveries get a 4xx with a clear code and change nothing', async (t
 });
 
 t.test('the event is durable before the answer, even when the reconcile request fails', async (t) => {
-  const failing: ReconcileRequester = {
-    request: async () => { throw new Error('queue unavailable'); },
-    requestMany: async () => { throw new Error('queue unavailable'); },
-    userActive: () => {},
-    keysChanged: async () => { throw new Error('queue unavailable'); },
-    close: async () => {},
-  };
+  const failing = failingRequester();
   const replica = await startTestApp(t, { shareWith: h, reconcile: failing });
   const d = standardDelivery(tenant.signingSecret, standardEvent('group.member_added', { guid: 'durable', occurredAt: at(1), members: ['d'] }));
   const res = await replica.app.inject({ method: 'POST', url: `/v1/webhooks/${tenant.appId}`, headers: d.headers, payload: d.payload });
