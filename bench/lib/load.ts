@@ -4,6 +4,7 @@
  * cache on the server side can carry the figure.
  */
 import autocannon from 'autocannon';
+import type { PreparedScenario } from './types.js';
 
 export interface LoadOptions {
   url: string;
@@ -90,4 +91,9 @@ export function mergeRounds(rounds: LoadResult[]): LoadResult {
     timeouts: rounds.reduce((s, r) => s + r.timeouts, 0),
     statusCounts,
   };
+}
+
+/** A scenario ready to measure `load`: `stop` ends what its preparation started (nothing by default). */
+export function loadScenario(load: LoadOptions, opts: { note?: string; stop?: () => Promise<void> } = {}): PreparedScenario {
+  return { measure: (seconds) => runLoad(load, seconds), note: opts.note, stop: opts.stop ?? (async () => {}) };
 }

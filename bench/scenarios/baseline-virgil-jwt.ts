@@ -3,7 +3,7 @@
  * servers/baseline-express.ts for exactly what it checks).
  */
 import { startChildServer } from '../lib/child-server.js';
-import { runLoad, type LoadOptions } from '../lib/load.js';
+import { loadScenario, type LoadOptions } from '../lib/load.js';
 import { preflight } from '../lib/preflight.js';
 import type { Scenario } from '../lib/types.js';
 
@@ -25,11 +25,7 @@ export const baselineVirgilJwt: Scenario = {
       await preflight(`${server.url}/v1/virgil-jwt`, { headers: headerRotation[0] }, (b) =>
         typeof (b as { virgilToken?: unknown }).virgilToken === 'string' ? null : 'no virgilToken');
       const load: LoadOptions = { url: server.url, method: 'GET', path: '/v1/virgil-jwt', headerRotation, connections: ctx.connections };
-      return {
-        measure: (seconds) => runLoad(load, seconds),
-        note: 'caller check = Map lookup of the bearer token, as the sample backend does',
-        stop: () => server.stop(),
-      };
+      return loadScenario(load, { note: 'caller check = Map lookup of the bearer token, as the sample backend does', stop: () => server.stop() });
     } catch (err) {
       await server.stop();
       throw err;

@@ -6,7 +6,7 @@
  */
 import type { Ed25519EngineName } from '../../src/crypto/ed25519.js';
 import { startChildServer } from '../lib/child-server.js';
-import { runLoad, type LoadOptions } from '../lib/load.js';
+import { loadScenario, type LoadOptions } from '../lib/load.js';
 import { preflight } from '../lib/preflight.js';
 import type { Scenario } from '../lib/types.js';
 
@@ -31,7 +31,7 @@ function ceilingScenario(id: string, name: string, engine: Ed25519EngineName): S
         await preflight(`${server.url}/v1/virgil-jwt`, { headers: headerRotation[0] }, (b) =>
           typeof (b as { data?: { virgilToken?: unknown } }).data?.virgilToken === 'string' ? null : 'no data.virgilToken');
         const load: LoadOptions = { url: server.url, method: 'GET', path: '/v1/virgil-jwt', headerRotation, connections: ctx.connections };
-        return { measure: (seconds) => runLoad(load, seconds), note: `Ed25519 by ${engine}`, stop: () => server.stop() };
+        return loadScenario(load, { note: `Ed25519 by ${engine}`, stop: () => server.stop() });
       } catch (err) {
         await server.stop();
         throw err;

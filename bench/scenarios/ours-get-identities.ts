@@ -2,7 +2,7 @@
  * Our service: POST /v1/get-identities with 100 ids per request (50 uids + 50 guids), bodies and
  * callers rotated.
  */
-import { runLoad, type LoadOptions } from '../lib/load.js';
+import { loadScenario, type LoadOptions } from '../lib/load.js';
 import { preflight } from '../lib/preflight.js';
 import type { Scenario } from '../lib/types.js';
 
@@ -31,6 +31,6 @@ export const oursGetIdentities: Scenario = {
       return data?.userIdentities?.length === IDS_PER_LIST && data.groupIdentities?.length === IDS_PER_LIST ? null : 'wrong number of identities';
     });
     const load: LoadOptions = { url: service.url, method: 'POST', path: '/v1/get-identities', headerRotation, bodyRotation, connections: ctx.connections };
-    return { measure: (seconds) => runLoad(load, seconds), stop: async () => {} };
+    return loadScenario(load);
   },
 };

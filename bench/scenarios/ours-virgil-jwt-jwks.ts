@@ -10,7 +10,7 @@
 import { createSign, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { runLoad, type LoadOptions } from '../lib/load.js';
+import { loadScenario, type LoadOptions } from '../lib/load.js';
 import { preflight } from '../lib/preflight.js';
 import type { BenchContext, Scenario } from '../lib/types.js';
 
@@ -63,10 +63,6 @@ export const oursVirgilJwtJwks: Scenario = {
     const headerRotation = tokens.map((t) => ({ appid: APP_ID, authorization: `Bearer ${t}` }));
     await preflight(`${service.url}/v1/virgil-jwt`, { headers: headerRotation[0] }, (b) => ((b as { data?: { virgilToken?: string } }).data?.virgilToken ? null : 'no Virgil JWT'));
     const load: LoadOptions = { url: service.url, method: 'GET', path: '/v1/virgil-jwt', headerRotation, connections: ctx.connections };
-    return {
-      measure: (seconds) => runLoad(load, seconds),
-      note: `${headerRotation.length} distinct users, RS256 tokens verified with jose against a JWKS`,
-      stop: async () => {},
-    };
+    return loadScenario(load, { note: `${headerRotation.length} distinct users, RS256 tokens verified with jose against a JWKS` });
   },
 };

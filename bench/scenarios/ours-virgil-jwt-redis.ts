@@ -11,7 +11,7 @@ import pg from 'pg';
 import { findRedisServer, startRedis } from '../../src/local/redis-server.js';
 import { freePort } from '../../src/local/free-port.js';
 import { startChildServer } from '../lib/child-server.js';
-import { runLoad, type LoadOptions } from '../lib/load.js';
+import { loadScenario, type LoadOptions } from '../lib/load.js';
 import { preflight } from '../lib/preflight.js';
 import type { BenchContext, Scenario } from '../lib/types.js';
 
@@ -86,11 +86,7 @@ export const oursVirgilJwtRedis: Scenario = {
         return data?.virgilToken ? null : 'no Virgil JWT in data.virgilToken';
       });
       const load: LoadOptions = { url: server.url, method: 'GET', path: '/v1/virgil-jwt', headerRotation, connections: ctx.connections };
-      return {
-        measure: (seconds) => runLoad(load, seconds),
-        note: `${headerRotation.length} distinct users, counters in Redis`,
-        stop,
-      };
+      return loadScenario(load, { note: `${headerRotation.length} distinct users, counters in Redis`, stop });
     } catch (err) {
       await stop();
       throw err;

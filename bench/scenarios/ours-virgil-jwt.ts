@@ -4,7 +4,7 @@
  */
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { decodeVirgilJwt, virgilVerify } from '../../src/virgil/jwt.js';
-import { runLoad, type LoadOptions } from '../lib/load.js';
+import { loadScenario, type LoadOptions } from '../lib/load.js';
 import { preflight } from '../lib/preflight.js';
 import type { Scenario } from '../lib/types.js';
 
@@ -26,10 +26,6 @@ export const oursVirgilJwt: Scenario = {
       return jwt.body.sub === `identity-${data!.identity}` ? null : 'sub does not name the identity';
     });
     const load: LoadOptions = { url: service.url, method: 'GET', path: '/v1/virgil-jwt', headerRotation, connections: ctx.connections };
-    return {
-      measure: (seconds) => runLoad(load, seconds),
-      note: `${headerRotation.length} distinct users, HS256 caller tokens`,
-      stop: async () => {},
-    };
+    return loadScenario(load, { note: `${headerRotation.length} distinct users, HS256 caller tokens` });
   },
 };
