@@ -35,7 +35,7 @@ import { Queue, QueueEvents } from 'bullmq';
 import { createLogger } from '../src/lib/logger.js';
 import { Keyring } from '../src/crypto/envelope.js';
 import { parseMasterKeys } from '../src/config/config.js';
-import { createDatabase } from '../src/db/database.js';
+import { createDatabase, type Db } from '../src/db/database.js';
 import { migrate } from '../src/db/migrator.js';
 import { freePort } from '../src/local/free-port.js';
 import { DEFAULT_QUEUE_PREFIX, GROUP_QUEUE_NAME } from '../src/reconcile/jobs.js';
@@ -72,7 +72,7 @@ export interface SoakSample extends ProcessSample { touched: number; files: numb
 
 export interface ScaleReport {
   settings: Record<string, number | string>;
-  intake?: { eventsPerSecond: number; p50Ms: number; p99Ms: number; answered2xx: number; failed: number; stored: number; connections: number; apiCpuMsPerEvent: number };
+  intake?: { eventsPerSecond: number; p50Ms: number; p99Ms: number; answered2xx: number; failed: number; stored: number; connections: number; apiCpuMsPerEvent: number; postgresCpuMsPerEvent: number };
   rows: PhaseRow[];
   flood?: { changes: number; otherTenantMs: number; floodGroupsPerSecond: number };
   soak?: { tenants: number; samples: SoakSample[]; quarters: SoakSample[]; max: { rssMiB: number; fds: number; files: number }; survived: boolean; openFilesLimit: number | null };
@@ -83,6 +83,16 @@ export interface ScaleReport {
 const percentile = (sorted: number[], p: number) => (sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!);
 const round = (n: number, digits = 0) => Math.round(n * 10 ** digits) / 10 ** digits;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * CPU time used so far by the processes of the benchmark's PostgreSQL cluster that are alive now
+ * (its connections and background processes, as pg_stat_activity lists them), in milliseconds.
+ */
+async function postgresCpuMs(db: Db): Promise<number> {
+  const { rows } = await sql<{ pid: number }>`SELECT pid FROM pg_stat_activity`.execute(db);
+  const times = await Promise.all(rows.map((r) => cpuMs(r.pid).catch(() => 0)));
+  return times.reduce((a, b) => a + b, 0);
+}
 
 export async function runScaleBench(): Promise<ScaleReport> {
   const tenantCount = setting('BENCH_SCALE_TENANTS', 2_000);
@@ -158,6 +168,7 @@ export async function runScaleBench(): Promise<ScaleReport> {
       const base = clock;
       clock += 1_000_000;
       const cpuBefore = await cpuMs(api.pid);
+      const postgresBefore = await postgresCpuMs(db);
       const result = await autocannon({
         url: api.url,
         connections: intakeConnections,
@@ -175,13 +186,15 @@ export async function runScaleBench(): Promise<ScaleReport> {
         }],
       });
       const apiCpu = (await cpuMs(api.pid)) - cpuBefore;
+      const postgresCpu = (await postgresCpuMs(db)) - postgresBefore;
       const { rows } = await sql<{ n: string }>`SELECT count(*) AS n FROM webhook_events WHERE tenant_id = 'scale-intake'`.execute(db);
       report.intake = {
         apiCpuMsPerEvent: round(apiCpu / Math.max(1, result['2xx']), 2),
+        postgresCpuMsPerEvent: round(postgresCpu / Math.max(1, result['2xx']), 2),
         eventsPerSecond: round(result['2xx'] / intakeSeconds), p50Ms: result.latency.p50, p99Ms: result.latency.p99,
         answered2xx: result['2xx'], failed: result.non2xx + result.errors + result.timeouts, stored: Number(rows[0]!.n), connections: intakeConnections,
       };
-      log(`intake: ${report.intake.eventsPerSecond} events/s, p99 ${report.intake.p99Ms} ms, ${report.intake.apiCpuMsPerEvent} ms of API CPU per event, ${report.intake.answered2xx} answered 2xx, ${report.intake.stored} stored`);
+      log(`intake: ${report.intake.eventsPerSecond} events/s, p99 ${report.intake.p99Ms} ms, ${report.intake.apiCpuMsPerEvent} ms of API CPU and ${report.intake.postgresCpuMsPerEvent} ms of PostgreSQL CPU per event, ${report.intake.answered2xx} answered 2xx, ${report.intake.stored} stored`);
       // Its groups are not part of what follows: the worker skips a disabled tenant's jobs.
       await tenants.update('scale-intake', { status: 'disabled' });
     }
@@ -366,7 +379,7 @@ export async function runScaleBench(): Promise<ScaleReport> {
 export function formatScaleBench(r: ScaleReport): string {
   const out: string[] = [`scale benchmark: ${Object.entries(r.settings).map(([k, v]) => `${k}=${v}`).join(', ')}`];
   if (r.intake) {
-    out.push(`intake (worker stopped, ${r.intake.connections} in flight): ${r.intake.eventsPerSecond} accepted events/s, p50 ${r.intake.p50Ms} ms, p99 ${r.intake.p99Ms} ms, ${r.intake.apiCpuMsPerEvent} ms of API CPU per event; `
+    out.push(`intake (worker stopped, ${r.intake.connections} in flight): ${r.intake.eventsPerSecond} accepted events/s, p50 ${r.intake.p50Ms} ms, p99 ${r.intake.p99Ms} ms, ${r.intake.apiCpuMsPerEvent} ms of API CPU and ${r.intake.postgresCpuMsPerEvent} ms of PostgreSQL CPU per event; `
       + `${r.intake.answered2xx} answered 2xx, ${r.intake.failed} failed, ${r.intake.stored} stored (durable before the answer: ${r.intake.stored >= r.intake.answered2xx ? 'yes' : 'NO'})`);
   }
   if (r.rows.length > 0) {

@@ -1,10 +1,11 @@
 /**
  * The group worker as the scale benchmark runs it: the real entry point (src/bin/worker.ts) in its
  * own process, under `ulimit -n <files>` (the shell sets the limit, then execs node), with a private
- * temporary folder (so the files it leaves there can be counted) and its JSON log read line by
- * line (warnings and errors are kept).
+ * temporary folder (so the files it leaves there can be counted), with the node flags of
+ * `npm run start:worker`, and its JSON log read line by line (warnings and errors are kept).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,11 +20,17 @@ export interface WorkerProcess {
 
 export interface ProcessSample { rssMiB: number; fds: number; openFilesLimit: number | null }
 
+/** The node flags `npm run start:worker` gives the worker (its heap bounds), so the benchmark runs it as production does. */
+export function workerNodeFlags(): string[] {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> };
+  return pkg.scripts['start:worker']!.split(/\s+/).filter((word) => word.startsWith('--'));
+}
+
 export async function startWorkerProcess(env: Record<string, string>, opts: { openFiles: number }): Promise<WorkerProcess> {
   const script = fileURLToPath(new URL('../../src/bin/worker.ts', import.meta.url));
   // BENCH_CPU_PROF=<dir>: the worker writes a V8 CPU profile there when it stops.
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-  const child: ChildProcess = spawn('/bin/sh', ['-c', `ulimit -n ${opts.openFiles} && exec "$0" "$@"`, process.execPath, ...profile, '--import', 'tsx', script], {
+  const child: ChildProcess = spawn('/bin/sh', ['-c', `ulimit -n ${opts.openFiles} && exec "$0" "$@"`, process.execPath, ...workerNodeFlags(), ...profile, '--import', 'tsx', script], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -158,10 +158,11 @@ export async function runnableImports(db: Executor, limit: number): Promise<stri
 
 /**
  * The tenant's reconcile backlog, counted up to `limit`: groups whose desired state the worker has
- * not reconciled yet. Imports wait while it is full.
+ * not reconciled yet (`unsynced_since` is set exactly for those, by a trigger; see
+ * migrations/0010_operations.sql). Imports wait while it is full.
  */
 export async function reconcileBacklog(db: Executor, tenantId: string, limit: number): Promise<number> {
   const { rows } = await sql<{ n: string }>`
-    SELECT count(*) AS n FROM (SELECT 1 FROM groups WHERE tenant_id = ${tenantId} AND synced_version < desired_version LIMIT ${limit}) b`.execute(db);
+    SELECT count(*) AS n FROM (SELECT 1 FROM groups WHERE tenant_id = ${tenantId} AND unsynced_since IS NOT NULL LIMIT ${limit}) b`.execute(db);
   return Number(rows[0].n);
 }

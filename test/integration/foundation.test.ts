@@ -40,3 +40,27 @@ t.test('re-wrap re-seals every tenant secret with the active key', async (t) => 
   t.equal(onlyNew.open(row.webhook_basic_password!, { tenant: 'acme', field: 'webhook_basic_password' }), 'PW');
   t.equal(row.webhook_signing_secret, null);
 });
+
+t.test('groups.unsynced_since is set when a group falls behind, kept while it stays behind, cleared when it catches up', async (t) => {
+  const { handle } = await createTestDatabase(t);
+  const q = (text: string) => handle.pool.query(text);
+  await q(`INSERT INTO tenants (app_id, virgil_app_id, virgil_app_key_id, virgil_app_key, identity_secret, service_identity,
+             service_private_key, service_public_key, user_auth, user_auth_key)
+           VALUES ('acme', 'aa', 'bb', 'k', 's', 'svc', 'p', 'P', '{}', 'u')`);
+  const since = async (guid: string) => (await q(`SELECT unsynced_since FROM groups WHERE tenant_id = 'acme' AND guid = '${guid}'`)).rows[0].unsynced_since as Date | null;
+  // Inserted behind (desired 1, synced 0), and inserted caught up.
+  await q(`INSERT INTO groups (tenant_id, guid, identity, lifecycle_at) VALUES ('acme', 'g1', 'i1', now())`);
+  await q(`INSERT INTO groups (tenant_id, guid, identity, lifecycle_at, synced_version) VALUES ('acme', 'g2', 'i2', now(), 1)`);
+  const first = await since('g1');
+  t.ok(first, 'a new group waits for its first run');
+  t.equal(await since('g2'), null, 'a group inserted caught up does not wait');
+  await q(`UPDATE groups SET desired_version = desired_version + 1 WHERE guid = 'g1'`);
+  t.same(await since('g1'), first, 'another change to a group behind keeps when it fell behind');
+  await q(`UPDATE groups SET synced_version = desired_version WHERE guid = 'g1'`);
+  t.equal(await since('g1'), null, 'cleared when the worker catches up');
+  await q(`UPDATE groups SET desired_version = desired_version + 1 WHERE guid IN ('g1', 'g2')`);
+  t.ok(await since('g1'), 'set again when it falls behind again');
+  t.ok(await since('g2'));
+  const { rows } = await q(`SELECT count(*)::int AS n FROM groups WHERE tenant_id = 'acme' AND unsynced_since IS NOT NULL`);
+  t.equal(rows[0].n, 2);
+});

@@ -11,7 +11,9 @@ import t from 'tap';
 import { checkReadiness, readinessProbe } from '../../src/app/readiness.js';
 import { AUDIT_ACTIONS, auditActionOfVirgilStep, workerActor } from '../../src/audit/actions.js';
 import { listed } from '../../src/audit/audit-log.js';
+import { Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler, type CompiledQuery } from 'kysely';
 import type { Db } from '../../src/db/database.js';
+import type { Database } from '../../src/db/schema.js';
 import { auditedTenantChanges } from '../../src/http/routes/admin/audit.js';
 import { webhookFormat, webhookResult } from '../../src/http/routes/webhooks/observe.js';
 import { Histogram, Registry, type Metric } from 'prom-client';
@@ -216,9 +218,26 @@ t.test('readiness is checked at most once per interval, whatever the callers', a
 t.test('the delivery log writes in batches, within a budget, and counts what it drops', async (t) => {
   const batches: unknown[][] = [];
   let failing = false;
-  const db = {
-    insertInto: () => ({ values: (rows: unknown[]) => ({ execute: async () => { if (failing) throw new Error('db down'); batches.push(rows); } }) }),
-  } as unknown as Db;
+  // A database that records each statement's first parameter (the batch's tenant ids: one per row).
+  const connection = {
+    executeQuery: async (query: CompiledQuery) => {
+      if (failing) throw new Error('db down');
+      batches.push(query.parameters[0] as unknown[]);
+      return { rows: [] };
+    },
+    streamQuery: () => { throw new Error('not used'); },
+  };
+  const db = new Kysely<Database>({
+    dialect: {
+      createAdapter: () => new PostgresAdapter(),
+      createDriver: () => ({
+        init: async () => {}, acquireConnection: async () => connection, releaseConnection: async () => {}, destroy: async () => {},
+        beginTransaction: async () => {}, commitTransaction: async () => {}, rollbackTransaction: async () => {},
+      }),
+      createIntrospector: (k) => new PostgresIntrospector(k),
+      createQueryCompiler: () => new PostgresQueryCompiler(),
+    },
+  }) as Db;
   let dropped = 0;
   const log = new DeliveryLog({ db, log: pino({ level: 'silent' }), onDropped: (n) => { dropped += n; }, flushIntervalMs: 60_000, maxPerFlush: 3 });
   const delivery = (i: number) => ({ tenantId: 'acme', format: 'standard', trigger: 'group.created', result: 'accepted', statusCode: 200, eventId: `e${i}`, receivedAt: new Date(0) });

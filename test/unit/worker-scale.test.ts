@@ -170,3 +170,18 @@ t.test('group-cache folders of earlier versions are removed at start, unless a L
   t.same((await readdir(dir)).sort(), ['e2ee-group-cache-fresh', 'e2ee-group-cache-live', 'unrelated'],
     'the one with an open LevelDB stays, one changed within the minute stays, the rest is not ours');
 });
+
+t.test('the worker runs with the same heap bounds from npm, docker compose and the scale benchmark', async (t) => {
+  const { readFile } = await import('node:fs/promises');
+  const root = new URL('../../', import.meta.url);
+  const pkg = JSON.parse(await readFile(new URL('package.json', root), 'utf8')) as { scripts: Record<string, string> };
+  const npmFlags = pkg.scripts['start:worker']!.split(/\s+/).filter((word) => word.startsWith('--'));
+  t.ok(npmFlags.some((flag) => /^--max-old-space-size=\d+$/.test(flag)), 'the old generation is bounded');
+  t.ok(npmFlags.some((flag) => /^--max-semi-space-size=\d+$/.test(flag)), 'the young generation is bounded');
+  const compose = await readFile(new URL('docker-compose.yml', root), 'utf8');
+  const command = /^\s+command: (\[.*"dist\/bin\/worker\.js"\])$/m.exec(compose);
+  t.ok(command, 'docker compose starts the worker');
+  t.same((JSON.parse(command![1]!) as string[]).filter((word) => word.startsWith('--')), npmFlags);
+  const { workerNodeFlags } = await import('../../bench/lib/worker-process.js');
+  t.same(workerNodeFlags(), npmFlags);
+});
