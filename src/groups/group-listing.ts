@@ -1,7 +1,7 @@
 /**
  * Operators' reads over many groups: a tenant's groups by status (keyset pages in guid order), the
  * users its groups wait for, counts per status, and the database-wide figures behind the metrics.
- * Each statement is served by an index (migrations/0010_operations.sql, 0014, 0005); pending groups
+ * Each statement is served by an index (migrations/0010_operations.sql, 0015, 0005); pending groups
  * are left out of the status index (the intake writes them all the time), so their pages and the
  * per-status counts go through the primary key, in the same guid order.
  */
