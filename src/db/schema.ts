@@ -73,6 +73,8 @@ export interface TwilioSettings {
   /** The exact public URL Twilio calls: its signatures cover it. */
   webhookUrl: string;
   accessTokenTtlSeconds: number;
+  /** The drift sweep deletes live groups whose conversation Twilio answers 404 for (absent: stored before it existed, off). */
+  deleteMissingConversations?: boolean;
 }
 
 export interface TenantsTable {

@@ -14,9 +14,11 @@
  *    filters by day), which finds conversations created over REST without a webhook;
  *  - and every live group of the tenant whose guid is a conversation SID.
  * A conversation found only by listing, with no participant that has an identity, creates no group.
- * A known conversation Twilio answers 404 for is counted as `missing` and left alone: deleting
- * every group because of a wrong service SID would be unrecoverable, while onConversationRemoved
- * deletes groups as it should. Participants without an identity (SMS, WhatsApp) are not members;
+ * A known conversation Twilio answers 404 for is counted as `missing` and left alone by default:
+ * deleting every group because of a wrong service SID would be unrecoverable, while
+ * onConversationRemoved deletes groups as it should. A tenant whose conversations are deleted over
+ * REST without webhooks (or whose webhooks get lost) turns `deleteMissingConversations` on: such a
+ * group is then deleted as of the 404 (and counted as changed). Participants without an identity (SMS, WhatsApp) are not members;
  * identities the id rule refuses are counted and skipped.
  *
  * Fleet-wide, one worker sweeps a tenant at a time (twilio-sweep-repository.ts). A failed sweep
@@ -148,7 +150,15 @@ export class TwilioSweeper {
       const at = new Date();
       const participants = await client.participants(service, sid);
       if (participants === null) {
-        if (known.has(sid)) result.missing++;
+        if (!known.has(sid)) continue;
+        if (twilio.deleteMissingConversations !== true) {
+          result.missing++;
+          continue;
+        }
+        const deleted = await applyGroupSnapshot(db, tenant.appId, (guid) => tenant.groupIdentity(guid), { guid: sid, asOf: at, deleted: true });
+        if (!deleted.desiredChanged) continue;
+        result.changed++;
+        await requestAfterCommit({ db, reconcile, log }, [{ tenant_id: tenant.appId, guid: sid }]);
         continue;
       }
       result.conversations++;

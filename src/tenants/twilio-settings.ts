@@ -5,7 +5,8 @@
  *
  *   accountSid (AC…), authToken (+ secondaryAuthToken while rotating), apiKeySid (SK…) and
  *   apiKeySecret, conversationsServiceSid (IS…), webhookUrl (the exact public URL Twilio calls),
- *   accessTokenTtlSeconds (default 3,600, at most 86,400).
+ *   accessTokenTtlSeconds (default 3,600, at most 86,400), deleteMissingConversations (default false:
+ *   the drift sweep deletes a live group whose conversation Twilio answers 404 for).
  *
  * On onboarding the object is complete. A PATCH merges field by field (absent: unchanged;
  * `secondaryAuthToken: null` ends a rotation; `twilio: null` removes the whole setting), and the
@@ -30,6 +31,7 @@ export interface TwilioSettingsInput {
   conversationsServiceSid: string;
   webhookUrl: string;
   accessTokenTtlSeconds?: number;
+  deleteMissingConversations?: boolean;
 }
 
 export type TwilioSettingsPatch = Partial<TwilioSettingsInput>;
@@ -83,13 +85,14 @@ function settingsOf(merged: Partial<TwilioSettings>): TwilioSettings {
     conversationsServiceSid: merged.conversationsServiceSid!,
     webhookUrl: merged.webhookUrl!,
     accessTokenTtlSeconds: merged.accessTokenTtlSeconds ?? TWILIO_ACCESS_TOKEN_TTL.defaultSeconds,
+    deleteMissingConversations: merged.deleteMissingConversations ?? false,
   };
   checkSettings(settings);
   return settings;
 }
 
 const publicPart = (p: TwilioSettingsPatch): Partial<TwilioSettings> => Object.fromEntries(
-  (['accountSid', 'apiKeySid', 'conversationsServiceSid', 'webhookUrl', 'accessTokenTtlSeconds'] as const)
+  (['accountSid', 'apiKeySid', 'conversationsServiceSid', 'webhookUrl', 'accessTokenTtlSeconds', 'deleteMissingConversations'] as const)
     .filter((field) => p[field] !== undefined).map((field) => [field, p[field]]),
 );
 
@@ -146,5 +149,9 @@ export function buildTwilioRuntime(row: TenantRow, open: Open): TwilioRuntime | 
 export function toTwilioView(row: TenantRow): TwilioView | null {
   if (row.twilio === null) return null;
   const { accountSid, apiKeySid, conversationsServiceSid, webhookUrl, accessTokenTtlSeconds } = row.twilio;
-  return { accountSid, apiKeySid, conversationsServiceSid, webhookUrl, accessTokenTtlSeconds, secondaryAuthTokenConfigured: row.twilio_secondary_auth_token !== null };
+  return {
+    accountSid, apiKeySid, conversationsServiceSid, webhookUrl, accessTokenTtlSeconds,
+    deleteMissingConversations: row.twilio.deleteMissingConversations ?? false,
+    secondaryAuthTokenConfigured: row.twilio_secondary_auth_token !== null,
+  };
 }

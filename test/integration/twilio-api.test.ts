@@ -33,7 +33,7 @@ const tokenCall = (uid: string | null, app = appId) => h.app.inject({
 
 t.test('Twilio settings: sealed at rest, shown without secrets, merged by PATCH, removable', async (t) => {
   const { accountSid, apiKeySid, conversationsServiceSid, webhookUrl } = settings;
-  t.same(tenant.view.twilio, { accountSid, apiKeySid, conversationsServiceSid, webhookUrl, accessTokenTtlSeconds: 3600, secondaryAuthTokenConfigured: false });
+  t.same(tenant.view.twilio, { accountSid, apiKeySid, conversationsServiceSid, webhookUrl, accessTokenTtlSeconds: 3600, deleteMissingConversations: false, secondaryAuthTokenConfigured: false });
   const row = await db.selectFrom('tenants').selectAll().where('app_id', '=', appId).executeTakeFirstOrThrow();
   for (const [column, value] of [['twilio_auth_token', settings.authToken], ['twilio_api_key_secret', settings.apiKeySecret]] as const) {
     t.match(row[column], /^ev1\./, `${column} is sealed`);

@@ -149,4 +149,15 @@ t.test('drift: REST changes without a webhook are repaired by the sweep, through
   const reported = await sweep();
   t.match(reported.result, { missing: 1 });
   t.equal((await waitForStatus(h, appId, unseen, () => true)).status, 'synced', 'the group stays');
+
+  // Unless the tenant says its conversations are deleted without webhooks: then the 404 deletes it.
+  const patched = await h.admin('PATCH', `/admin/v1/tenants/${appId}`, { twilio: { deleteMissingConversations: true } });
+  t.equal(patched.json().data.twilio.deleteMissingConversations, true, patched.body.slice(0, 200));
+  const deleting = await sweep();
+  t.match(deleting.result, { missing: 0, changed: 1 }, 'the missing conversation counted as a change');
+  status = await waitForStatus(h, appId, unseen, (s) => s.status === 'deleted');
+  t.same(status.virgilMembers, []);
+  await cannotLoad(t, 'carol', unseen, 'deleted by the sweep');
+  const again = await sweep();
+  t.match(again.result, { missing: 0, changed: 0 }, 'a deleted group is not looked for again');
 });

@@ -18,6 +18,7 @@ const fields = {
   conversationsServiceSid: Type.String({ pattern: sidPatternSource('IS') }),
   webhookUrl: Type.String({ minLength: 10, maxLength: 2048, pattern: '^https?://' }),
   accessTokenTtlSeconds: Type.Integer({ minimum: TWILIO_ACCESS_TOKEN_TTL.minSeconds, maximum: TWILIO_ACCESS_TOKEN_TTL.maxSeconds }),
+  deleteMissingConversations: Type.Boolean(),
 };
 
 /** Onboarding: complete settings. */
@@ -30,6 +31,7 @@ export const TwilioSettingsSchema = Type.Object({
   conversationsServiceSid: fields.conversationsServiceSid,
   webhookUrl: fields.webhookUrl,
   accessTokenTtlSeconds: Type.Optional(fields.accessTokenTtlSeconds),
+  deleteMissingConversations: Type.Optional(fields.deleteMissingConversations),
 }, strict);
 
 /** PATCH: any fields, merged into the current settings; null removes them all. */
@@ -45,6 +47,7 @@ export const TwilioViewSchema = Type.Union([
     conversationsServiceSid: Type.String(),
     webhookUrl: Type.String(),
     accessTokenTtlSeconds: Type.Integer(),
+    deleteMissingConversations: Type.Boolean(),
     secondaryAuthTokenConfigured: Type.Boolean(),
   }),
   Type.Null(),
