@@ -74,7 +74,7 @@ export async function runImportBench(opts: { groups?: number; batchSize?: number
       batchSize, maxBacklog: 100_000_000, pollIntervalMs: 20, backlogPollMs: 100, concurrency: 1, retryAfterMs: 1_000,
     });
     runner.start();
-    stops.push(() => runner.close());
+    stops.push(() => runner.stop());
 
     const asOf = new Date(Date.now() - 60_000).toISOString();
     const rows: ImportBenchRow[] = [];

@@ -12,7 +12,7 @@
  * Only active tenants are swept.
  */
 import type { Logger } from 'pino';
-import { PeriodicTask } from '../lib/periodic-task.js';
+import { PollingService } from '../lib/periodic-task.js';
 import type { Db } from '../db/database.js';
 import { groupsDueForSweep } from './group-repository.js';
 import { dueOutboxRequests, markEnqueued, type OutboxTarget } from './outbox-repository.js';
@@ -33,29 +33,21 @@ export interface OutboxSweeperOptions {
 
 interface Target extends OutboxTarget { from_outbox: boolean; redelivery: boolean }
 
-export class OutboxSweeper {
+export class OutboxSweeper extends PollingService {
   readonly #opts: Required<OutboxSweeperOptions>;
-  readonly #task: PeriodicTask;
-  #stopped = false;
 
   constructor(opts: OutboxSweeperOptions) {
+    super({ intervalMs: opts.intervalMs, firstDelayMs: Math.min(opts.intervalMs, 1_000), log: opts.log, failure: 'outbox sweep failed' });
     this.#opts = {
       ...opts,
       redeliverAfterMs: opts.redeliverAfterMs ?? 30_000,
       pendingRecheckMs: opts.pendingRecheckMs ?? 10 * 60_000,
       batchSize: opts.batchSize ?? 500,
     };
-    this.#task = new PeriodicTask({
-      intervalMs: opts.intervalMs,
-      firstDelayMs: Math.min(opts.intervalMs, 1_000),
-      run: () => this.sweepOnce(),
-      onError: (err) => this.#opts.log.warn({ err: err.message }, 'outbox sweep failed'),
-    });
   }
 
-  start(): void {
-    this.#stopped = false;
-    this.#task.start();
+  protected poll(): Promise<number> {
+    return this.sweepOnce();
   }
 
   /** One pass; returns how many groups were enqueued. */
@@ -65,7 +57,7 @@ export class OutboxSweeper {
     let enqueued = 0;
     const done: Target[] = [];
     for (const [i, target] of targets.entries()) {
-      if (this.#stopped) break;
+      if (this.signal.aborted) break;
       try {
         // A request handed over before whose job is still in the queue was not missed.
         if (!(target.redelivery && await this.#opts.isQueued(target.tenant_id, target.guid))) {
@@ -92,11 +84,5 @@ export class OutboxSweeper {
       ...requested.map((r) => ({ ...r, from_outbox: true })),
       ...due.map((g) => ({ ...g, from_outbox: false, redelivery: false })),
     ];
-  }
-
-  async stop(): Promise<void> {
-    // Also ends a pass in progress early: the rows it did not reach stay for the next start.
-    this.#stopped = true;
-    await this.#task.stop();
   }
 }

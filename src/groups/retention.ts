@@ -14,7 +14,7 @@
  */
 import type { Logger } from 'pino';
 import { pruneAudit } from '../audit/audit-log.js';
-import { PeriodicTask } from '../lib/periodic-task.js';
+import { PollingService } from '../lib/periodic-task.js';
 import type { Db } from '../db/database.js';
 import { pruneWebhookEvents } from './webhook-event-repository.js';
 import { pruneWebhookDeliveries } from './webhook-delivery-repository.js';
@@ -35,26 +35,17 @@ export interface RetentionOptions {
 
 export interface Pruned { webhookEvents: number; webhookDeliveries: number; auditEntries: number }
 
-export class Retention {
-  readonly #opts: RetentionOptions & { intervalMs: number; batchSize: number };
-  readonly #task: PeriodicTask;
+export class Retention extends PollingService {
+  readonly #opts: RetentionOptions & { batchSize: number };
 
   constructor(opts: RetentionOptions) {
-    this.#opts = { intervalMs: 3_600_000, batchSize: 5_000, ...opts };
-    this.#task = new PeriodicTask({
-      intervalMs: this.#opts.intervalMs,
-      firstDelayMs: Math.min(this.#opts.intervalMs, 60_000),
-      run: () => this.pruneOnce(),
-      onError: (err) => this.#opts.log.warn({ err: err.message }, 'pruning old rows failed'),
-    });
+    const intervalMs = opts.intervalMs ?? 3_600_000;
+    super({ intervalMs, firstDelayMs: Math.min(intervalMs, 60_000), log: opts.log, failure: 'pruning old rows failed' });
+    this.#opts = { ...opts, batchSize: opts.batchSize ?? 5_000 };
   }
 
-  start(): void {
-    this.#task.start();
-  }
-
-  stop(): Promise<void> {
-    return this.#task.stop();
+  protected poll(): Promise<Pruned> {
+    return this.pruneOnce();
   }
 
   /** Deletes every row older than its table's retention; returns how many of each. */

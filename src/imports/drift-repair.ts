@@ -27,7 +27,7 @@ import type { SessionLocks } from '../db/session-locks.js';
 import type { ReconcileRequester } from '../groups/reconcile-requester.js';
 import type { GroupSnapshot } from '../groups/snapshot.js';
 import { DomainError } from '../lib/errors.js';
-import { PeriodicTask } from '../lib/periodic-task.js';
+import { PollingService } from '../lib/periodic-task.js';
 import type { TenantRuntime } from '../tenants/types.js';
 import { applyAndRequest } from './apply.js';
 import { liveGroupGuids } from '../groups/group-repository.js';
@@ -84,26 +84,16 @@ export async function requestDriftRepairNow(db: Db, tenantId: string): Promise<v
     ON CONFLICT (tenant_id) DO UPDATE SET next_run_at = now()`.execute(db);
 }
 
-export class DriftRepair {
+export class DriftRepair extends PollingService {
   readonly #opts: DriftRepairOptions;
-  readonly #task: PeriodicTask;
 
   constructor(opts: DriftRepairOptions) {
+    super({ intervalMs: opts.pollIntervalMs, firstDelayMs: Math.min(opts.pollIntervalMs, 1_000), log: opts.log, failure: 'drift repair poll failed' });
     this.#opts = opts;
-    this.#task = new PeriodicTask({
-      intervalMs: opts.pollIntervalMs,
-      firstDelayMs: Math.min(opts.pollIntervalMs, 1_000),
-      run: () => this.sweepDue(),
-      onError: (err) => opts.log.warn({ err: err.message }, 'drift repair poll failed'),
-    });
   }
 
-  start(): void {
-    this.#task.start();
-  }
-
-  async close(): Promise<void> {
-    await this.#task.stop();
+  protected poll(): Promise<void> {
+    return this.sweepDue();
   }
 
   /** Claims the tenants whose sweep is due and sweeps them one after the other. */
@@ -122,7 +112,7 @@ export class DriftRepair {
        WHERE cometchat_drift_state.next_run_at <= now()
       RETURNING tenant_id, cursor`.execute(this.#opts.db);
     for (const row of rows) {
-      if (this.#task.signal.aborted) return;
+      if (this.signal.aborted) return;
       await this.#sweepClaimed(row.tenant_id, row.cursor === null ? 0 : Number(row.cursor));
     }
   }
@@ -140,7 +130,7 @@ export class DriftRepair {
       })).where('tenant_id', '=', tenantId).execute();
       if (groupsChanged > 0) log.info({ tenantId, groupsRead, groupsChanged }, 'drift repaired');
     } catch (err) {
-      if (this.#task.signal.aborted) return;
+      if (this.signal.aborted) return;
       const error = err instanceof DomainError ? { code: err.code, message: err.message } : { code: 'DRIFT_REPAIR_INTERRUPTED', message: (err as Error).message };
       await db.updateTable('cometchat_drift_state').set({ last_run_at: sql<Date>`now()`, last_error: JSON.stringify(error) })
         .where('tenant_id', '=', tenantId).execute().catch(() => {});
@@ -153,7 +143,7 @@ export class DriftRepair {
     const { db, cometchat: clients, batchSize } = this.#opts;
     const tenant = await this.#opts.tenants.get(tenantId);
     if (!tenant?.cometchat) return { groupsRead: 0, groupsChanged: 0, cursor };
-    const client = clients.client(tenant.cometchat, this.#task.signal);
+    const client = clients.client(tenant.cometchat, this.signal);
     let position: KeysetPosition = { cursor, page: 1 };
     let newest = cursor;
     let groupsRead = 0;
@@ -161,7 +151,7 @@ export class DriftRepair {
     // Groups read in this sweep at or after the cursor: the overlap of the next page lists them again.
     const seen = new Map<string, number | null>();
     for (;;) {
-      if (this.#task.signal.aborted) break;
+      if (this.signal.aborted) break;
       const page = await listChangedGroups(client, position, clients.perPage);
       const { next } = page;
       const groups = page.groups.filter((g) => !seen.has(g.guid) || seen.get(g.guid) !== g.updatedAt);
@@ -184,7 +174,7 @@ export class DriftRepair {
     }
     // One second back: a group changed within the newest second but listed after this sweep is read next time.
     const final = Math.max(cursor, newest - 1);
-    if (this.#task.signal.aborted) return { groupsRead, groupsChanged, cursor: final };
+    if (this.signal.aborted) return { groupsRead, groupsChanged, cursor: final };
     await this.#saveCursor(tenantId, final);
     if (tenant.cometchat.driftRepairDeletions !== true) return { groupsRead, groupsChanged, cursor: final };
     const deletions = await this.#repairDeletions(tenant, client);
@@ -197,14 +187,14 @@ export class DriftRepair {
     const listed = new Set<string>();
     let position: PagePosition | null = { page: 1, total: null };
     while (position !== null) {
-      if (this.#task.signal.aborted) return { groupsRead: 0, groupsChanged: 0 };
+      if (this.signal.aborted) return { groupsRead: 0, groupsChanged: 0 };
       const page = await listAllGroups(client, position, clients.perPage);
       for (const g of page.groups) listed.add(g.guid);
       position = page.next;
     }
     const missing = (await liveGroupGuids(db, tenant.appId)).filter((guid) => !listed.has(guid));
     let groupsChanged = 0;
-    for (let i = 0; i < missing.length && !this.#task.signal.aborted; i += batchSize) {
+    for (let i = 0; i < missing.length && !this.signal.aborted; i += batchSize) {
       const unlisted = missing.slice(i, i + batchSize).map((guid) => ({ guid, owner: null, createdAt: null, updatedAt: null }));
       const snapshots = (await clients.snapshots(client, unlisted)).filter((r): r is GroupSnapshot => !('code' in r));
       const outcomes = await applyAndRequest(this.#opts, tenant, snapshots);

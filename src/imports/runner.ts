@@ -28,7 +28,7 @@ import type { AssertLockHeld, SessionLocks } from '../db/session-locks.js';
 import type { ReconcileRequester } from '../groups/reconcile-requester.js';
 import type { GroupSnapshot } from '../groups/snapshot.js';
 import { DomainError, isTransient, unprocessable } from '../lib/errors.js';
-import { PeriodicTask } from '../lib/periodic-task.js';
+import { PollingService } from '../lib/periodic-task.js';
 import type { TenantRuntime } from '../tenants/types.js';
 import { applyAndRequest } from './apply.js';
 import { listAllGroups, type CometChatClients } from './cometchat-reader.js';
@@ -67,28 +67,18 @@ const sleep = (ms: number, signal: AbortSignal) => new Promise<void>((resolve) =
 
 const isError = (r: GroupSnapshot | ImportError): r is ImportError => 'code' in r;
 
-export class ImportRunner {
+export class ImportRunner extends PollingService {
   readonly #opts: ImportRunnerOptions;
-  readonly #task: PeriodicTask;
   readonly #running = new Map<string, Promise<void>>();
 
   constructor(opts: ImportRunnerOptions) {
+    super({ intervalMs: opts.pollIntervalMs, firstDelayMs: Math.min(opts.pollIntervalMs, 200), log: opts.log, failure: 'import poll failed' });
     this.#opts = opts;
-    this.#task = new PeriodicTask({
-      intervalMs: opts.pollIntervalMs,
-      firstDelayMs: Math.min(opts.pollIntervalMs, 200),
-      run: () => this.poll(),
-      onError: (err) => opts.log.warn({ err: err.message }, 'import poll failed'),
-    });
-  }
-
-  start(): void {
-    this.#task.start();
   }
 
   /** Starts the imports that are due, up to the concurrency. */
   async poll(): Promise<void> {
-    if (this.#task.signal.aborted) return;
+    if (this.signal.aborted) return;
     const free = this.#opts.concurrency - this.#running.size;
     if (free <= 0) return;
     for (const id of await runnableImports(this.#opts.db, free + this.#running.size)) {
@@ -101,8 +91,8 @@ export class ImportRunner {
   }
 
   /** Stops taking imports, interrupts the running ones between batches (they resume later). */
-  async close(): Promise<void> {
-    await this.#task.stop();
+  override async stop(): Promise<void> {
+    await super.stop();
     await Promise.all(this.#running.values());
   }
 
@@ -122,7 +112,7 @@ export class ImportRunner {
         log.info('import completed');
       } catch (err) {
         // Stopping (a shutdown aborts CometChat waits too): the import resumes in the next process.
-        if (err instanceof Stopped || this.#task.signal.aborted) return;
+        if (err instanceof Stopped || this.signal.aborted) return;
         const error = err instanceof DomainError ? { code: err.code, message: err.message } : { code: 'IMPORT_INTERRUPTED', message: (err as Error).message };
         const transient = !(err instanceof DomainError) || isTransient(err);
         await markImport(db, id, transient
@@ -134,7 +124,7 @@ export class ImportRunner {
   }
 
   #checkStopped(): void {
-    if (this.#task.signal.aborted) throw new Stopped('stopping');
+    if (this.signal.aborted) throw new Stopped('stopping');
   }
 
   /** Waits while the tenant's reconcile backlog is full (see the top of the file). */
@@ -143,7 +133,7 @@ export class ImportRunner {
     if (await reconcileBacklog(db, record.tenantId, maxBacklog) < maxBacklog) return;
     await markImport(db, record.id, { waitingForWorker: true });
     for (;;) {
-      await sleep(backlogPollMs, this.#task.signal);
+      await sleep(backlogPollMs, this.signal);
       this.#checkStopped();
       if (await reconcileBacklog(db, record.tenantId, maxBacklog) <= Math.floor(maxBacklog / 2)) break;
     }
@@ -192,7 +182,7 @@ export class ImportRunner {
     const cc = tenant.cometchat;
     if (cc === null) throw unprocessable('COMETCHAT_NOT_CONFIGURED', 'the tenant has no cometchat settings (region and REST API key)');
     const { cometchat: clients, batchSize } = this.#opts;
-    const client = clients.client(cc, this.#task.signal);
+    const client = clients.client(cc, this.signal);
     const start = record.cursor as { page?: number; total?: number | null; index?: number } | null;
     let position = { page: start?.page ?? 1, total: start?.total ?? null };
     let index = start?.index ?? 0;

@@ -59,3 +59,44 @@ export class PeriodicTask {
     await this.#running?.catch(() => {});
   }
 }
+
+export interface PollingServiceOptions {
+  intervalMs: number;
+  firstDelayMs: number;
+  log: { warn(obj: object, msg: string): void };
+  /** Logged (as a warning, with the error's message) when a pass fails. */
+  failure: string;
+}
+
+/**
+ * A background service of the worker made of one periodic task: `poll()` every interval, a warning
+ * when a pass fails, `signal` aborted by stop() so a pass in progress ends its waits at once.
+ */
+export abstract class PollingService {
+  readonly #task: PeriodicTask;
+
+  constructor(opts: PollingServiceOptions) {
+    this.#task = new PeriodicTask({
+      intervalMs: opts.intervalMs,
+      firstDelayMs: opts.firstDelayMs,
+      run: () => this.poll(),
+      onError: (err) => opts.log.warn({ err: err.message }, opts.failure),
+    });
+  }
+
+  /** One pass of the service's work. */
+  protected abstract poll(): Promise<unknown>;
+
+  protected get signal(): AbortSignal {
+    return this.#task.signal;
+  }
+
+  start(): void {
+    this.#task.start();
+  }
+
+  /** Stops taking passes, aborts `signal` and waits for the pass in progress. */
+  stop(reason?: unknown): Promise<void> {
+    return this.#task.stop(reason);
+  }
+}

@@ -30,12 +30,13 @@ import type { Db } from '../db/database.js';
 import type { TwilioSweepResult } from '../db/schema.js';
 import { liveGroupGuids } from '../groups/group-repository.js';
 import { requestAfterCommit, type ReconcileRequester } from '../groups/reconcile-requester.js';
-import { applyGroupSnapshot } from '../groups/snapshot.js';
+import { applyGroupSnapshot, type GroupSnapshot } from '../groups/snapshot.js';
 import { DomainError } from '../lib/errors.js';
 import { isValidId } from '../lib/ids.js';
-import { PeriodicTask } from '../lib/periodic-task.js';
+import { PollingService } from '../lib/periodic-task.js';
 import type { TenantDirectory } from '../tenants/directory.js';
 import type { TenantRuntime } from '../tenants/types.js';
+import type { TwilioRuntime } from '../tenants/twilio-settings.js';
 import { TwilioConversationsClient, type RetrySettings } from '../twilio/conversations-client.js';
 import { isConversationSid } from '../twilio/sids.js';
 import {
@@ -66,28 +67,22 @@ export interface TwilioSweeperOptions {
 
 class Stopped extends Error {}
 
-export class TwilioSweeper {
+export class TwilioSweeper extends PollingService {
   readonly #opts: TwilioSweeperOptions;
-  readonly #task: PeriodicTask;
 
   constructor(opts: TwilioSweeperOptions) {
-    this.#opts = opts;
     const pollMs = opts.pollMs ?? Math.min(opts.intervalMs, 30_000);
-    this.#task = new PeriodicTask({
-      intervalMs: pollMs,
-      firstDelayMs: Math.min(pollMs, 1_000),
-      run: () => this.sweepDue(),
-      onError: (err) => opts.log.warn({ err: err.message }, 'twilio sweep pass failed'),
-    });
+    super({ intervalMs: pollMs, firstDelayMs: Math.min(pollMs, 1_000), log: opts.log, failure: 'twilio sweep pass failed' });
+    this.#opts = opts;
   }
 
-  start(): void {
-    this.#task.start();
+  protected poll(): Promise<number> {
+    return this.sweepDue();
   }
 
-  async stop(): Promise<void> {
-    // Also ends a sweep in progress (a request, a retry wait); its tenant is handed back.
-    await this.#task.stop(new Stopped());
+  /** Also ends a sweep in progress (a request, a retry wait); its tenant is handed back. */
+  override stop(): Promise<void> {
+    return super.stop(new Stopped());
   }
 
   /** Sweeps every tenant that is due, one after another; returns how many. */
@@ -95,7 +90,7 @@ export class TwilioSweeper {
     const { db, intervalMs } = this.#opts;
     await ensureTwilioSweeps(db);
     let swept = 0;
-    while (!this.#task.signal.aborted) {
+    while (!this.signal.aborted) {
       const claim = await claimDueTwilioSweep(db, intervalMs);
       if (!claim) break;
       await this.#sweepClaimed(claim);
@@ -117,7 +112,7 @@ export class TwilioSweeper {
       await recordTwilioSweepDone(db, claim.tenantId, { result, serviceSid: twilio.conversationsServiceSid });
       log.info({ tenant: claim.tenantId, ...result }, 'twilio sweep finished');
     } catch (err) {
-      const stopped = this.#task.signal.aborted;
+      const stopped = this.signal.aborted;
       const error = stopped ? null : err instanceof DomainError
         ? { code: err.code, message: err.message }
         : { code: 'TWILIO_SWEEP_FAILED', message: (err as Error).message };
@@ -132,7 +127,7 @@ export class TwilioSweeper {
     const service = twilio.conversationsServiceSid;
     const client = new TwilioConversationsClient({
       baseUrl: this.#opts.apiUrl, username: twilio.apiKeySid, password: twilio.apiKeySecret,
-      retry: this.#opts.retry, sleep: this.#opts.sleep, random: this.#opts.random, signal: this.#task.signal,
+      retry: this.#opts.retry, sleep: this.#opts.sleep, random: this.#opts.random, signal: this.signal,
     });
 
     const known = new Set((await liveGroupGuids(db, tenant.appId)).filter(isConversationSid));
@@ -149,27 +144,9 @@ export class TwilioSweeper {
       // The snapshot's time: the list may show any change made before this moment, none after it.
       const at = new Date();
       const participants = await client.participants(service, sid);
-      if (participants === null) {
-        if (!known.has(sid)) continue;
-        if (twilio.deleteMissingConversations !== true) {
-          result.missing++;
-          continue;
-        }
-        const deleted = await applyGroupSnapshot(db, tenant.appId, (guid) => tenant.groupIdentity(guid), { guid: sid, asOf: at, deleted: true });
-        if (!deleted.desiredChanged) continue;
-        result.changed++;
-        await requestAfterCommit({ db, reconcile, log }, [{ tenant_id: tenant.appId, guid: sid }]);
-        continue;
-      }
-      result.conversations++;
-      const members: string[] = [];
-      for (const { identity } of participants) {
-        if (identity === null) continue;
-        if (isValidId(identity)) members.push(identity);
-        else result.skippedIdentities++;
-      }
-      if (!known.has(sid) && members.length === 0) continue;
-      const applied = await applyGroupSnapshot(db, tenant.appId, (guid) => tenant.groupIdentity(guid), { guid: sid, asOf: at, owner: null, members });
+      const snapshot = participants === null ? this.#gone(known.has(sid), twilio, sid, at, result) : this.#listed(known.has(sid), participants, sid, at, result);
+      if (snapshot === null) continue;
+      const applied = await applyGroupSnapshot(db, tenant.appId, (guid) => tenant.groupIdentity(guid), snapshot);
       if (!applied.desiredChanged) continue;
       result.changed++;
       await requestAfterCommit({ db, reconcile, log }, [{ tenant_id: tenant.appId, guid: sid }]);
@@ -178,7 +155,28 @@ export class TwilioSweeper {
     return result;
   }
 
+  /** A conversation Twilio answers 404 for: deleted here only if known and the tenant says so (else counted as missing). */
+  #gone(known: boolean, twilio: TwilioRuntime, sid: string, at: Date, result: TwilioSweepResult): GroupSnapshot | null {
+    if (!known) return null;
+    if (twilio.deleteMissingConversations === true) return { guid: sid, asOf: at, deleted: true };
+    result.missing++;
+    return null;
+  }
+
+  /** A conversation's participants with an identity as members; a conversation only listed and without any makes no group. */
+  #listed(known: boolean, participants: ReadonlyArray<{ identity: string | null }>, sid: string, at: Date, result: TwilioSweepResult): GroupSnapshot | null {
+    result.conversations++;
+    const members: string[] = [];
+    for (const { identity } of participants) {
+      if (identity === null) continue;
+      if (isValidId(identity)) members.push(identity);
+      else result.skippedIdentities++;
+    }
+    if (!known && members.length === 0) return null;
+    return { guid: sid, asOf: at, owner: null, members };
+  }
+
   #checkStopped(): void {
-    if (this.#task.signal.aborted) throw new Stopped();
+    if (this.signal.aborted) throw new Stopped();
   }
 }

@@ -199,7 +199,7 @@ export async function startWorker(ctx: AppContext<WorkerConfig>, opts: StartWork
   let closing: Promise<void> | null = null;
   const close = (closeOpts: { force?: boolean } = {}) => {
     closing ??= (async () => {
-      await Promise.all([sweeper.stop(), retention.stop(), twilioSweeper.stop(), imports.close(), driftRepair.close()]);
+      await Promise.all([sweeper.stop(), retention.stop(), twilioSweeper.stop(), imports.stop(), driftRepair.stop()]);
       if (closeOpts.force) {
         await worker.close(true).catch(() => {});
       } else {

@@ -27,7 +27,7 @@ runner.start();
 console.log(JSON.stringify({ ready: true, pid: process.pid }));
 process.on('SIGTERM', () => {
   void (async () => {
-    await runner.close();
+    await runner.stop();
     await locks.close();
     await ctx.close();
     console.log(JSON.stringify({ maxRssKb: process.resourceUsage().maxRSS }));

@@ -158,10 +158,10 @@ t.test('a part over the size limit, a JSON body, an unknown import: refused, not
 });
 
 t.test('backpressure: an import waits while the tenant\'s reconcile backlog is full', async (t) => {
-  await first.close();
+  await first.stop();
   const other = await h.onboardTenant();
   const throttled = runner({ maxBacklog: 10, batchSize: 5 });
-  t.teardown(() => throttled.close());
+  t.teardown(() => throttled.stop());
   const file = Array.from({ length: 40 }, (_, i) => line(`bp-${i}`, [`m${i}`])).join('\n');
   const res = await upload(`/admin/v1/tenants/${other.appId}/imports`, file);
   const id = res.json().data.id;
@@ -176,7 +176,7 @@ t.test('backpressure: an import waits while the tenant\'s reconcile backlog is f
     return v.status === 'completed' ? v : undefined;
   }, 'the import to finish as the backlog drains');
   t.match(done, { waitingForWorker: false, progress: { groupsApplied: 40 } });
-  await throttled.close();
+  await throttled.stop();
 });
 
 interface Child { process: ChildProcess; lines: string[]; exited: Promise<number | null> }
@@ -226,7 +226,7 @@ t.test('20,000 groups through `npm run import`, the applying process killed half
 
   // The replacement (here, in the test's process) takes over from the checkpoint.
   const replacement = runner({ batchSize: 1000 });
-  t.teardown(() => replacement.close());
+  t.teardown(() => replacement.stop());
   const cliCode = await cli.exited;
   t.equal(cliCode, 0, 'npm run import ends with success once the import completed');
   const final = JSON.parse(cli.lines.at(-1)!);
@@ -236,7 +236,7 @@ t.test('20,000 groups through `npm run import`, the applying process killed half
   t.same((await desiredGroup(db, big.appId, 'big-12345'))?.members, ['owner-45', 'user-12345', 'user-12346', 'user-6415'].sort());
   t.equal(Number((await sql<{ n: string }>`SELECT count(*) AS n FROM import_lines`.execute(db)).rows[0].n), 0, 'the spool is empty');
 
-  await replacement.close();
+  await replacement.stop();
   t.comment(`peak RSS: ${(rss1 / 1024).toFixed(0)} MiB for the process that applied the first 10,000 groups and was killed; `
     + `file ${(Buffer.byteLength(lines.join('\n')) / 1024 / 1024).toFixed(1)} MiB; the test's own process (API receiving the upload, runner finishing) ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
   t.ok(rss1 < 400 * 1024, 'bounded memory: the applying process stayed under 400 MiB');

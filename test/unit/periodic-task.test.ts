@@ -3,7 +3,7 @@
  * aborts the signal (with its reason) and waits for the run in progress, a restart gets a fresh signal.
  */
 import t from 'tap';
-import { PeriodicTask } from '../../src/lib/periodic-task.js';
+import { PeriodicTask, PollingService } from '../../src/lib/periodic-task.js';
 
 // The task's timers are unref'd: something must keep the test process alive while it waits.
 const keepAlive = setInterval(() => {}, 60_000);
@@ -74,4 +74,26 @@ t.test('stop aborts the signal, waits for the run in progress; a restart has a f
   t.notOk(task.signal.aborted, 'started again: a fresh signal');
   await task.stop();
   t.ok(task.signal.aborted);
+});
+
+t.test('a polling service: a failed pass is a warning with its message; stop aborts what it passes on', async (t) => {
+  const warned = deferred();
+  const warnings: Array<[object, string]> = [];
+  class Failing extends PollingService {
+    seen: AbortSignal | undefined;
+    protected async poll() {
+      this.seen = this.signal;
+      throw new Error('nothing to read');
+    }
+  }
+  const service = new Failing({
+    intervalMs: 60_000, firstDelayMs: 0, failure: 'the pass failed',
+    log: { warn: (obj, msg) => { warnings.push([obj, msg]); warned.resolve(); } },
+  });
+  service.start();
+  await warned.promise;
+  t.same(warnings, [[{ err: 'nothing to read' }, 'the pass failed']]);
+  await service.stop('done');
+  t.equal(service.seen?.aborted, true);
+  t.equal(service.seen?.reason, 'done');
 });
