@@ -10,7 +10,20 @@ import type { Database } from '../db/schema.js';
 import type { Logger } from 'pino';
 import { requestAfterCommit, type ReconcileRequester } from '../groups/reconcile-requester.js';
 import { applyGroupSnapshots, type GroupSnapshot, type SnapshotOutcome } from '../groups/snapshot.js';
+import type { SessionLocks } from '../db/session-locks.js';
 import type { TenantRuntime } from '../tenants/types.js';
+import type { CometChatClients } from './cometchat-reader.js';
+
+/** What the import runner and drift repair share from the worker. */
+export interface SnapshotWorkDeps {
+  db: Db;
+  /** The process's lock connection: an import or a tenant's sweep is worked on by one process at a time. */
+  locks: SessionLocks;
+  log: Logger;
+  tenants: { get(appId: string): Promise<TenantRuntime | null> };
+  reconcile: Pick<ReconcileRequester, 'requestMany'>;
+  cometchat: CometChatClients;
+}
 
 const REQUESTS_AT_ONCE = 100;
 

@@ -20,28 +20,18 @@
  *   the snapshot it is. So a listing that is wrong or cut short deletes nothing by itself, and a
  *   listing that fails fails the sweep before anything is deleted.
  */
-import type { Logger } from 'pino';
 import { sql } from 'kysely';
 import type { Db } from '../db/database.js';
-import type { SessionLocks } from '../db/session-locks.js';
-import type { ReconcileRequester } from '../groups/reconcile-requester.js';
 import type { GroupSnapshot } from '../groups/snapshot.js';
 import { DomainError } from '../lib/errors.js';
 import { PollingService } from '../lib/periodic-task.js';
 import type { TenantRuntime } from '../tenants/types.js';
-import { applyAndRequest } from './apply.js';
+import { applyAndRequest, type SnapshotWorkDeps } from './apply.js';
 import { liveGroupGuids } from '../groups/group-repository.js';
 import type { CometChatRestClient } from '../cometchat/rest-client.js';
-import { listAllGroups, listChangedGroups, type CometChatClients, type KeysetPosition, type PagePosition } from './cometchat-reader.js';
+import { listAllGroups, listChangedGroups, type KeysetPosition, type PagePosition } from './cometchat-reader.js';
 
-export interface DriftRepairOptions {
-  db: Db;
-  /** The process's lock connection: a tenant is swept by one process at a time. */
-  locks: SessionLocks;
-  log: Logger;
-  tenants: { get(appId: string): Promise<TenantRuntime | null> };
-  reconcile: Pick<ReconcileRequester, 'requestMany'>;
-  cometchat: CometChatClients;
+export interface DriftRepairOptions extends SnapshotWorkDeps {
   /** How often due tenants are looked for. */
   pollIntervalMs: number;
   batchSize: number;

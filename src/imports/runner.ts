@@ -22,29 +22,19 @@
  * retry it after `retryAfterMs`; anything else (a REST key CometChat refuses, settings removed)
  * fails the import. Imports of disabled tenants wait.
  */
-import type { Logger } from 'pino';
-import type { Db } from '../db/database.js';
-import type { AssertLockHeld, SessionLocks } from '../db/session-locks.js';
-import type { ReconcileRequester } from '../groups/reconcile-requester.js';
+import type { AssertLockHeld } from '../db/session-locks.js';
 import type { GroupSnapshot } from '../groups/snapshot.js';
 import { DomainError, isTransient, unprocessable } from '../lib/errors.js';
 import { PollingService } from '../lib/periodic-task.js';
 import type { TenantRuntime } from '../tenants/types.js';
-import { applyAndRequest } from './apply.js';
-import { listAllGroups, type CometChatClients } from './cometchat-reader.js';
+import { applyAndRequest, type SnapshotWorkDeps } from './apply.js';
+import { listAllGroups } from './cometchat-reader.js';
 import {
   findImport, insertImportErrors, markImport, nextImportLines, reconcileBacklog, recordBatch, runnableImports, type ImportError, type ImportRecord,
 } from './import-repository.js';
 import { snapshotFromStored } from './ndjson.js';
 
-export interface ImportRunnerOptions {
-  db: Db;
-  /** The process's lock connection: an import is applied by one process at a time. */
-  locks: SessionLocks;
-  log: Logger;
-  tenants: { get(appId: string): Promise<TenantRuntime | null> };
-  reconcile: Pick<ReconcileRequester, 'requestMany'>;
-  cometchat: CometChatClients;
+export interface ImportRunnerOptions extends SnapshotWorkDeps {
   /** Snapshots per transaction (at most 1,000). */
   batchSize: number;
   /** The tenant's reconcile backlog at which an import pauses. */

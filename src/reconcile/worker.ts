@@ -178,13 +178,14 @@ export async function startWorker(ctx: AppContext<WorkerConfig>, opts: StartWork
   const cometchat = new CometChatClients({
     apiUrl: ctx.config.cometchatApiUrl, perPage: importSettings.cometchatPageSize, concurrency: 4, retry: importSettings.cometchatRetry,
   });
+  const snapshotWork = { db: ctx.db, locks, tenants: ctx.tenants, reconcile: queue, cometchat };
   const imports = new ImportRunner({
-    db: ctx.db, locks, log: log.child({ component: 'imports' }), tenants: ctx.tenants, reconcile: queue, cometchat,
+    ...snapshotWork, log: log.child({ component: 'imports' }),
     batchSize: importSettings.batchSize, maxBacklog: importSettings.maxBacklog, pollIntervalMs: importSettings.pollIntervalMs,
     backlogPollMs: importSettings.backlogPollMs ?? 1_000, concurrency: importSettings.concurrency, retryAfterMs: importSettings.retryAfterMs ?? 30_000,
   });
   const driftRepair = new DriftRepair({
-    db: ctx.db, locks, log: log.child({ component: 'drift-repair' }), tenants: ctx.tenants, reconcile: queue, cometchat,
+    ...snapshotWork, log: log.child({ component: 'drift-repair' }),
     pollIntervalMs: importSettings.driftRepairPollIntervalMs, batchSize: importSettings.batchSize,
   });
 
