@@ -32,6 +32,7 @@ import { pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
 import { sql } from 'kysely';
 import { Queue, QueueEvents } from 'bullmq';
+import { Redis } from 'ioredis';
 import { createLogger } from '../src/lib/logger.js';
 import { Keyring } from '../src/crypto/envelope.js';
 import { parseMasterKeys } from '../src/config/config.js';
@@ -72,7 +73,7 @@ export interface SoakSample extends ProcessSample { touched: number; files: numb
 
 export interface ScaleReport {
   settings: Record<string, number | string>;
-  intake?: { eventsPerSecond: number; p50Ms: number; p99Ms: number; answered2xx: number; failed: number; stored: number; connections: number; apiCpuMsPerEvent: number; postgresCpuMsPerEvent: number };
+  intake?: { eventsPerSecond: number; p50Ms: number; p99Ms: number; answered2xx: number; failed: number; stored: number; connections: number; apiCpuMsPerEvent: number; postgresCpuMsPerEvent: number; redisCpuMsPerEvent: number; driverCpuMsPerEvent: number; hotGroupUpdates: number };
   rows: PhaseRow[];
   flood?: { changes: number; otherTenantMs: number; floodGroupsPerSecond: number };
   soak?: { tenants: number; samples: SoakSample[]; quarters: SoakSample[]; max: { rssMiB: number; fds: number; files: number }; survived: boolean; openFilesLimit: number | null };
@@ -92,6 +93,26 @@ async function postgresCpuMs(db: Db): Promise<number> {
   const { rows } = await sql<{ pid: number }>`SELECT pid FROM pg_stat_activity`.execute(db);
   const times = await Promise.all(rows.map((r) => cpuMs(r.pid).catch(() => 0)));
   return times.reduce((a, b) => a + b, 0);
+}
+
+/** Updates of `groups` rows so far, and how many were HOT (wrote no index entry). */
+async function groupUpdates(db: Db): Promise<{ all: number; hot: number }> {
+  // The statistics collector publishes counts with a delay; a snapshot taken after a flush is exact.
+  await sql`SELECT pg_stat_force_next_flush()`.execute(db);
+  const { rows } = await sql<{ all: string; hot: string }>`
+    SELECT n_tup_upd AS all, n_tup_hot_upd AS hot FROM pg_stat_user_tables WHERE relname = 'groups'`.execute(db);
+  return { all: Number(rows[0]!.all), hot: Number(rows[0]!.hot) };
+}
+
+/** The redis-server's process id, as it reports it. */
+async function redisProcessId(redisUrl: string): Promise<number> {
+  const client = new Redis(redisUrl, { lazyConnect: true });
+  try {
+    await client.connect();
+    return Number(/process_id:(\d+)/.exec(await client.info('server'))![1]);
+  } finally {
+    client.disconnect();
+  }
 }
 
 export async function runScaleBench(): Promise<ScaleReport> {
@@ -167,8 +188,12 @@ export async function runScaleBench(): Promise<ScaleReport> {
       let n = 0;
       const base = clock;
       clock += 1_000_000;
+      const redisPid = await redisProcessId(redisUrl);
       const cpuBefore = await cpuMs(api.pid);
       const postgresBefore = await postgresCpuMs(db);
+      const redisBefore = await cpuMs(redisPid);
+      const driverBefore = process.cpuUsage();
+      const updatesBefore = await groupUpdates(db);
       const result = await autocannon({
         url: api.url,
         connections: intakeConnections,
@@ -187,14 +212,20 @@ export async function runScaleBench(): Promise<ScaleReport> {
       });
       const apiCpu = (await cpuMs(api.pid)) - cpuBefore;
       const postgresCpu = (await postgresCpuMs(db)) - postgresBefore;
+      const redisCpu = (await cpuMs(redisPid)) - redisBefore;
+      const driver = process.cpuUsage(driverBefore);
+      const updatesAfter = await groupUpdates(db);
       const { rows } = await sql<{ n: string }>`SELECT count(*) AS n FROM webhook_events WHERE tenant_id = 'scale-intake'`.execute(db);
       report.intake = {
         apiCpuMsPerEvent: round(apiCpu / Math.max(1, result['2xx']), 2),
         postgresCpuMsPerEvent: round(postgresCpu / Math.max(1, result['2xx']), 2),
+        redisCpuMsPerEvent: round(redisCpu / Math.max(1, result['2xx']), 2),
+        hotGroupUpdates: round((updatesAfter.hot - updatesBefore.hot) / Math.max(1, updatesAfter.all - updatesBefore.all), 2),
+        driverCpuMsPerEvent: round((driver.user + driver.system) / 1000 / Math.max(1, result['2xx']), 2),
         eventsPerSecond: round(result['2xx'] / intakeSeconds), p50Ms: result.latency.p50, p99Ms: result.latency.p99,
         answered2xx: result['2xx'], failed: result.non2xx + result.errors + result.timeouts, stored: Number(rows[0]!.n), connections: intakeConnections,
       };
-      log(`intake: ${report.intake.eventsPerSecond} events/s, p99 ${report.intake.p99Ms} ms, ${report.intake.apiCpuMsPerEvent} ms of API CPU and ${report.intake.postgresCpuMsPerEvent} ms of PostgreSQL CPU per event, ${report.intake.answered2xx} answered 2xx, ${report.intake.stored} stored`);
+      log(`intake: ${report.intake.eventsPerSecond} events/s, p99 ${report.intake.p99Ms} ms, ${report.intake.apiCpuMsPerEvent} ms of API CPU, ${report.intake.postgresCpuMsPerEvent} ms of PostgreSQL CPU, ${report.intake.redisCpuMsPerEvent} ms of Redis CPU and ${report.intake.driverCpuMsPerEvent} ms of load-driver CPU per event, ${round(report.intake.hotGroupUpdates * 100)}% of group updates HOT, ${report.intake.answered2xx} answered 2xx, ${report.intake.stored} stored`);
       // Its groups are not part of what follows: the worker skips a disabled tenant's jobs.
       await tenants.update('scale-intake', { status: 'disabled' });
     }
@@ -379,7 +410,7 @@ export async function runScaleBench(): Promise<ScaleReport> {
 export function formatScaleBench(r: ScaleReport): string {
   const out: string[] = [`scale benchmark: ${Object.entries(r.settings).map(([k, v]) => `${k}=${v}`).join(', ')}`];
   if (r.intake) {
-    out.push(`intake (worker stopped, ${r.intake.connections} in flight): ${r.intake.eventsPerSecond} accepted events/s, p50 ${r.intake.p50Ms} ms, p99 ${r.intake.p99Ms} ms, ${r.intake.apiCpuMsPerEvent} ms of API CPU and ${r.intake.postgresCpuMsPerEvent} ms of PostgreSQL CPU per event; `
+    out.push(`intake (worker stopped, ${r.intake.connections} in flight): ${r.intake.eventsPerSecond} accepted events/s, p50 ${r.intake.p50Ms} ms, p99 ${r.intake.p99Ms} ms, ${r.intake.apiCpuMsPerEvent} ms of API CPU, ${r.intake.postgresCpuMsPerEvent} ms of PostgreSQL CPU, ${r.intake.redisCpuMsPerEvent} ms of Redis CPU and ${r.intake.driverCpuMsPerEvent} ms of load-driver CPU per event, ${round(r.intake.hotGroupUpdates * 100)}% of group updates HOT; `
       + `${r.intake.answered2xx} answered 2xx, ${r.intake.failed} failed, ${r.intake.stored} stored (durable before the answer: ${r.intake.stored >= r.intake.answered2xx ? 'yes' : 'NO'})`);
   }
   if (r.rows.length > 0) {

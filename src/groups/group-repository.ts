@@ -184,8 +184,9 @@ export async function groupsAwaiting(db: Executor, tenantId: string, uids: strin
 
 /**
  * Groups of active tenants the sweeper should enqueue although no outbox row asks for them:
- *  - the desired state is ahead of the synced one, unchanged for `staleAfterMs`, and not waiting
- *    for a retry time (a request that never reached the queue);
+ *  - the desired state has been ahead of the synced one for `staleAfterMs` (`unsynced_since`, kept
+ *    by a trigger: see migrations 0010 and 0016), no outbox row asks for the group, and it is not
+ *    waiting for a retry time (a request that never reached the queue);
  *  - failed groups whose retry time has come;
  *  - groups with members pending registration, not looked at for `pendingRecheckMs` (in case their
  *    delayed re-check was lost).
@@ -194,12 +195,11 @@ export async function groupsDueForSweep(db: Executor, opts: { staleAfterMs: numb
   const { rows } = await sql<OutboxTarget>`
     (SELECT g.tenant_id, g.guid
        FROM groups g JOIN tenants t ON t.app_id = g.tenant_id AND t.status = 'active'
-      WHERE ((g.synced_version < g.desired_version
-              AND g.updated_at < now() - make_interval(secs => ${opts.staleAfterMs / 1000})
+      WHERE ((g.unsynced_since < now() - make_interval(secs => ${opts.staleAfterMs / 1000})
               AND (g.retry_at IS NULL OR g.retry_at <= now())
               AND NOT EXISTS (SELECT 1 FROM reconcile_outbox o WHERE o.tenant_id = g.tenant_id AND o.guid = g.guid))
              OR (g.status = 'failed' AND g.retry_at <= now()))
-      ORDER BY g.updated_at LIMIT ${opts.limit})
+      ORDER BY COALESCE(g.unsynced_since, g.retry_at) LIMIT ${opts.limit})
     UNION ALL
     (SELECT g.tenant_id, g.guid
        FROM groups g JOIN tenants t ON t.app_id = g.tenant_id AND t.status = 'active'

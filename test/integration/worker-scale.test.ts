@@ -68,6 +68,25 @@ t.test('one run per change: the sweeper leaves a running job alone, and finds a 
   t.pass('the lost request ran');
 });
 
+t.test('a group behind its desired state with no request and no job is found by the sweeper', async (t) => {
+  await create(a, 'behind');
+  await waitForStatus(h, a.appId, 'behind', (s) => s.status === 'synced');
+  await waitFor(async () => (await stack.queue.isQueued(a.appId, 'behind')) === false, 'the run to leave the queue');
+  const before = runs.get('behind') ?? 0;
+  // The desired state moves on and both the outbox row and the job are lost (a write that did not
+  // ask for a run): only `unsynced_since`, set by the trigger, says the group is behind.
+  const { rows } = await sql<{ unsynced_since: Date | null }>`
+    UPDATE groups SET desired_version = desired_version + 1 WHERE tenant_id = ${a.appId} AND guid = 'behind'
+    RETURNING unsynced_since`.execute(h.ctx.db);
+  t.ok(rows[0]?.unsynced_since instanceof Date, 'the trigger marked the group as behind');
+  await waitFor(async () => {
+    const group = await h.ctx.db.selectFrom('groups').select(['synced_version', 'desired_version', 'unsynced_since'])
+      .where('tenant_id', '=', a.appId).where('guid', '=', 'behind').executeTakeFirstOrThrow();
+    return group.synced_version === group.desired_version && group.unsynced_since === null;
+  }, 'the sweeper to enqueue the group and a run to catch it up');
+  t.equal(runs.get('behind'), before + 1, 'one run');
+});
+
 t.test("reconcile jobs carry their tenant's priority: a quiet tenant's job is taken before a busy one's next", async (t) => {
   await stack.worker.worker.pause();
   try {
