@@ -19,35 +19,53 @@ export interface GroupKey { tenantId: string; guid: string }
 /** A map key for a group (NUL cannot occur in ids). */
 export const groupKey = (g: GroupKey): string => `${g.tenantId}\0${g.guid}`;
 
+/** A group row as locked for the intake: its registers (timestamps as JSON gives them, in a larger statement). */
+export interface LockedGroupRow { tenant_id: string; guid: string; deleted: boolean; lifecycle_at: Date | string; owner_uid: string | null; owner_at: Date | string | null }
+
+const sortedGroups = <G extends GroupKey>(groups: readonly G[]): G[] => [...new Map(groups.map((g) => [groupKey(g), g])).values()]
+  .sort((a, b) => (a.tenantId === b.tenantId ? (a.guid < b.guid ? -1 : 1) : a.tenantId < b.tenantId ? -1 : 1));
+
+/**
+ * The statement locking the existing rows of `groups`, in one order (tenant, guid) in every
+ * transaction, so two batches never wait for each other in a cycle. `after`: a condition the
+ * statement evaluates before it locks anything (within a larger statement, the part that must
+ * come first; see recordGroupEvents).
+ */
+export function groupsLock(groups: readonly GroupKey[], after: RawBuilder<boolean> = sql<boolean>`true`): RawBuilder<LockedGroupRow> {
+  const targets = sortedGroups(groups);
+  return sql<LockedGroupRow>`
+    SELECT g.tenant_id, g.guid, g.deleted, g.lifecycle_at, g.owner_uid, g.owner_at
+      FROM groups g JOIN unnest(${sql.val(targets.map((t) => t.tenantId))}::text[], ${sql.val(targets.map((t) => t.guid))}::text[]) AS k(tenant_id, guid)
+        ON g.tenant_id = k.tenant_id AND g.guid = k.guid
+     WHERE ${after}
+     ORDER BY g.tenant_id, g.guid
+       FOR UPDATE OF g`;
+}
+
 /**
  * Locks the groups' rows and returns their registers, inserting the rows first for groups that are
- * new: live groups no create or delete has decided yet. Rows are locked in one order (tenant, guid)
- * in every transaction, so two batches never wait for each other in a cycle. A concurrent first
- * sight waits on our insert, then finds the row and locks it. `created`: this call inserted it.
+ * new: live groups no create or delete has decided yet. `locked`: rows a larger statement already
+ * locked with groupsLock (only the groups missing from it are inserted and locked here). A
+ * concurrent first sight waits on our insert, then finds the row and locks it. `created`: this call
+ * inserted it.
  */
 export async function lockGroupsRegisters(
-  trx: Transaction<Database>, groups: ReadonlyArray<GroupKey & { identity: () => string }>,
+  trx: Transaction<Database>, groups: ReadonlyArray<GroupKey & { identity: () => string }>, locked?: readonly LockedGroupRow[],
 ): Promise<Map<string, { registers: GroupRegisters; created: boolean }>> {
-  const byKey = new Map(groups.map((g) => [groupKey(g), g]));
-  const sorted = [...byKey.values()].sort((a, b) => (a.tenantId === b.tenantId ? (a.guid < b.guid ? -1 : 1) : a.tenantId < b.tenantId ? -1 : 1));
-  const lock = async (targets: typeof sorted) => {
-    const { rows } = await sql<{ tenant_id: string; guid: string; deleted: boolean; lifecycle_at: Date; owner_uid: string | null; owner_at: Date | null }>`
-      SELECT g.tenant_id, g.guid, g.deleted, g.lifecycle_at, g.owner_uid, g.owner_at
-        FROM groups g JOIN unnest(${sql.val(targets.map((t) => t.tenantId))}::text[], ${sql.val(targets.map((t) => t.guid))}::text[]) AS k(tenant_id, guid)
-          ON g.tenant_id = k.tenant_id AND g.guid = k.guid
-       ORDER BY g.tenant_id, g.guid
-         FOR UPDATE OF g`.execute(trx);
-    return rows;
-  };
+  const wanted = sortedGroups(groups);
+  const lock = async (targets: readonly GroupKey[]) => (await groupsLock(targets).execute(trx)).rows;
   const result = new Map<string, { registers: GroupRegisters; created: boolean }>();
-  const take = (rows: Awaited<ReturnType<typeof lock>>, created: Set<string>) => {
+  const take = (rows: readonly LockedGroupRow[], created: Set<string>) => {
     for (const row of rows) {
       const key = groupKey({ tenantId: row.tenant_id, guid: row.guid });
-      result.set(key, { registers: { deleted: row.deleted, lifecycleAt: row.lifecycle_at, ownerUid: row.owner_uid, ownerAt: row.owner_at }, created: created.has(key) });
+      result.set(key, {
+        registers: { deleted: row.deleted, lifecycleAt: new Date(row.lifecycle_at), ownerUid: row.owner_uid, ownerAt: row.owner_at === null ? null : new Date(row.owner_at) },
+        created: created.has(key),
+      });
     }
   };
-  take(await lock(sorted), new Set());
-  const missing = sorted.filter((g) => !result.has(groupKey(g)));
+  take(locked ?? await lock(wanted), new Set());
+  const missing = wanted.filter((g) => !result.has(groupKey(g)));
   if (missing.length > 0) {
     // Arrays rather than a VALUES row per group: one statement of four parameters for any batch.
     const { rows: inserted } = await sql<{ tenant_id: string; guid: string }>`

@@ -19,10 +19,10 @@ import { applyDecisions, decidesAnything, decisionsOf, type MemberDecision } fro
 import type { GroupEvent } from './group-event.js';
 import { sql, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.js';
-import { groupKey, groupsRegistersUpdate, lockGroupsRegisters, type GroupKey, type GroupRegistersWrite } from './group-repository.js';
+import { groupKey, groupsLock, groupsRegistersUpdate, lockGroupsRegisters, type GroupKey, type GroupRegistersWrite, type LockedGroupRow } from './group-repository.js';
 import { membersDecisions, membersDecisionsUpsert } from './member-repository.js';
 import { reconcileRequestsUpsert, type OutboxTarget } from './outbox-repository.js';
-import { eventKey, insertWebhookEvents } from './webhook-event-repository.js';
+import { eventKey, webhookEventsInsert, type StoredEventKey } from './webhook-event-repository.js';
 
 export interface RecordResult {
   /** duplicate: the event key was seen before; nothing was changed. */
@@ -53,29 +53,40 @@ export interface RecordOptions {
 export async function recordGroupEvents(db: Db, items: readonly EventToRecord[], opts: RecordOptions = {}): Promise<RecordResult[]> {
   if (items.length === 0) return [];
   return db.transaction().execute(async (trx) => {
-    const stored = await insertWebhookEvents(trx, items);
+    // The groups events would decide about, whether or not the events turn out to be duplicates:
+    // locked in the statement that stores the events (one round trip).
+    const groups = new Map<string, GroupKey & { identity: () => string }>();
+    const decisionsByItem = items.map((item) => {
+      const decisions = decisionsOf(item.event);
+      if (!decidesAnything(decisions)) return null;
+      const key = groupKey({ tenantId: item.tenantId, guid: item.event.guid });
+      if (!groups.has(key)) groups.set(key, { tenantId: item.tenantId, guid: item.event.guid, identity: () => item.groupIdentity(item.event.guid) });
+      return decisions;
+    });
+    const { stored, locked: lockedRows } = await storeEventsAndLockGroups(trx, items, [...groups.values()]);
     const results: RecordResult[] = items.map(() => ({ status: 'duplicate', desiredChanged: false }));
 
     // Accepted events, each stored key counting once (the first of repeated deliveries).
-    const deciding: Array<{ index: number; item: EventToRecord; decisions: ReturnType<typeof decisionsOf> }> = [];
+    const deciding: Array<{ index: number; item: EventToRecord; decisions: MemberDecisions }> = [];
     for (const [index, item] of items.entries()) {
       if (!stored.delete(eventKey(item.tenantId, item.event))) continue;
       results[index] = { status: 'accepted', desiredChanged: false };
-      const decisions = decisionsOf(item.event);
-      if (decidesAnything(decisions)) deciding.push({ index, item, decisions });
+      const decisions = decisionsByItem[index];
+      if (decisions) deciding.push({ index, item, decisions });
     }
     if (deciding.length === 0) return results;
 
-    // The groups, locked, and the member decisions the events touch.
-    const groups = new Map<string, { tenantId: string; guid: string; identity: () => string; uids: Set<string> }>();
+    // The groups of accepted events (rows for new ones inserted and locked now), and the member
+    // decisions those events touch, read under the locks.
+    const accepted = new Map<string, GroupKey & { identity: () => string; uids: Set<string> }>();
     for (const { item, decisions } of deciding) {
       const key = groupKey({ tenantId: item.tenantId, guid: item.event.guid });
-      let group = groups.get(key);
-      if (!group) groups.set(key, (group = { tenantId: item.tenantId, guid: item.event.guid, identity: () => item.groupIdentity(item.event.guid), uids: new Set() }));
+      let group = accepted.get(key);
+      if (!group) accepted.set(key, (group = { ...groups.get(key)!, uids: new Set() }));
       for (const uid of decisions.members.keys()) group.uids.add(uid);
     }
-    const locked = await lockGroupsRegisters(trx, [...groups.values()]);
-    const members = await membersDecisions(trx, [...groups.values()].map((g) => ({ tenantId: g.tenantId, guid: g.guid, uids: [...g.uids] })));
+    const locked = await lockGroupsRegisters(trx, [...accepted.values()], lockedRows);
+    const members = await membersDecisions(trx, [...accepted.values()].map((g) => ({ tenantId: g.tenantId, guid: g.guid, uids: [...g.uids] })));
 
     // The rules, event by event; each group's state carries over to its next event.
     const state = new Map<string, { write: GroupRegistersWrite; written: boolean; created: boolean; members: Map<string, MemberDecision>; memberWrites: Map<string, MemberDecision> }>();
@@ -115,6 +126,26 @@ export async function recordGroupEvents(db: Db, items: readonly EventToRecord[],
     });
     return results;
   });
+}
+
+type MemberDecisions = ReturnType<typeof decisionsOf>;
+
+/**
+ * Stores the events and locks the existing rows of `groups`, in one statement (one round trip):
+ * the events' keys first, then the groups' rows, the order every recording transaction takes
+ * them in (the lock waits for the insert: its condition reads the stored rows). Returns the keys
+ * (eventKey) of the events stored now and the locked rows.
+ */
+async function storeEventsAndLockGroups(
+  trx: Transaction<Database>, items: readonly EventToRecord[], groups: readonly GroupKey[],
+): Promise<{ stored: Set<string>; locked: LockedGroupRow[] }> {
+  const { rows } = await sql<{ stored: StoredEventKey[]; locked: LockedGroupRow[] }>`
+    WITH stored AS (${webhookEventsInsert(items)}),
+         locked AS (${groupsLock(groups, sql<boolean>`(SELECT count(*) FROM stored) >= 0`)})
+    SELECT (SELECT coalesce(json_agg(stored), '[]') FROM stored) AS stored,
+           (SELECT coalesce(json_agg(locked), '[]') FROM locked) AS locked`.execute(trx);
+  const { stored, locked } = rows[0]!;
+  return { stored: new Set(stored.map((r) => eventKey(r.tenant_id, { source: r.source as GroupEvent['source'], key: r.event_key }))), locked };
 }
 
 /**
