@@ -23,18 +23,28 @@ export interface OutboxTarget { tenant_id: string; guid: string }
  * The statement recording (or renewing) reconcile requests for groups, or null when there is
  * nothing to request (run with other writes: writeDesiredState). `handedToQueue`: the caller
  * enqueues them right after its commit (requestAfterCommit, which marks them if that fails).
+ *
+ * Returns one row per group: `queued_before` when the group's request had already been handed to
+ * the queue by an earlier transaction and is still there, i.e. its job has not recorded an outcome
+ * yet. Such a job is waiting (it will read the newest desired state), or running (a run that read
+ * an older state cannot record it and queues a follow-up itself: see processor.ts), or lost (the
+ * sweeper's redelivery check finds it). A caller need not enqueue that group again, and the hand-
+ * over keeps its time, so the redelivery check counts from the first one.
  */
-export function reconcileRequestsUpsert(targets: readonly OutboxTarget[], handedToQueue: boolean): RawBuilder<unknown> | null {
+export function reconcileRequestsUpsert(targets: readonly OutboxTarget[], handedToQueue: boolean): RawBuilder<OutboxTarget & { queued_before: boolean }> | null {
   if (targets.length === 0) return null;
   // Once each (an upsert may not touch a row twice), in one order (two writers never wait in a cycle).
   const unique = [...new Map(targets.map((t) => [`${t.tenant_id}\0${t.guid}`, t])).entries()]
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, t]) => t);
   const enqueuedAt = handedToQueue ? sql`now()` : sql`NULL::timestamptz`;
-  return sql`
-    INSERT INTO reconcile_outbox (tenant_id, guid, enqueued_at)
+  return sql<OutboxTarget & { queued_before: boolean }>`
+    INSERT INTO reconcile_outbox AS o (tenant_id, guid, enqueued_at)
     SELECT t.tenant_id, t.guid, ${enqueuedAt}
       FROM unnest(${sql.val(unique.map((t) => t.tenant_id))}::text[], ${sql.val(unique.map((t) => t.guid))}::text[]) AS t(tenant_id, guid)
-    ON CONFLICT (tenant_id, guid) DO UPDATE SET requested_at = now(), enqueued_at = EXCLUDED.enqueued_at`;
+    ON CONFLICT (tenant_id, guid) DO UPDATE
+       SET requested_at = now(),
+           enqueued_at = CASE WHEN EXCLUDED.enqueued_at IS NOT NULL THEN coalesce(o.enqueued_at, EXCLUDED.enqueued_at) END
+    RETURNING o.tenant_id, o.guid, coalesce(o.enqueued_at < now(), false) AS queued_before`;
 }
 
 /**

@@ -27,8 +27,19 @@ import { eventKey, webhookEventsInsert, type StoredEventKey } from './webhook-ev
 export interface RecordResult {
   /** duplicate: the event key was seen before; nothing was changed. */
   status: 'accepted' | 'duplicate';
-  /** The desired state changed: a reconcile was put in the outbox and should be requested. */
+  /** The desired state changed: a reconcile request is in the outbox. */
   desiredChanged: boolean;
+}
+
+export interface RecordedEvents {
+  /** One per event, in order. */
+  results: RecordResult[];
+  /**
+   * The groups to ask the queue for a run of (with `enqueuesAfterCommit`): those whose desired
+   * state changed, less those whose earlier request is still with the queue (see
+   * reconcileRequestsUpsert).
+   */
+  toRequest: OutboxTarget[];
 }
 
 export interface EventToRecord {
@@ -48,10 +59,10 @@ export interface RecordOptions {
 
 /**
  * Stores the events (deduplicated on tenant, source and key) and applies them to the desired state,
- * in one transaction; one result per event, in order.
+ * in one transaction.
  */
-export async function recordGroupEvents(db: Db, items: readonly EventToRecord[], opts: RecordOptions = {}): Promise<RecordResult[]> {
-  if (items.length === 0) return [];
+export async function recordGroupEvents(db: Db, items: readonly EventToRecord[], opts: RecordOptions = {}): Promise<RecordedEvents> {
+  if (items.length === 0) return { results: [], toRequest: [] };
   return db.transaction().execute(async (trx) => {
     // The groups events would decide about, whether or not the events turn out to be duplicates:
     // locked in the statement that stores the events (one round trip).
@@ -74,7 +85,7 @@ export async function recordGroupEvents(db: Db, items: readonly EventToRecord[],
       const decisions = decisionsByItem[index];
       if (decisions) deciding.push({ index, item, decisions });
     }
-    if (deciding.length === 0) return results;
+    if (deciding.length === 0) return { results, toRequest: [] };
 
     // The groups of accepted events (rows for new ones inserted and locked now), and the member
     // decisions those events touch, read under the locks.
@@ -118,13 +129,13 @@ export async function recordGroupEvents(db: Db, items: readonly EventToRecord[],
     }
 
     const groupStates = [...state.values()];
-    await writeDesiredState(trx, {
+    const toRequest = await writeDesiredState(trx, {
       members: groupStates.map((g) => ({ tenantId: g.write.tenantId, guid: g.write.guid, decisions: g.memberWrites })),
       registers: groupStates.filter((g) => g.written).map((g) => g.write),
       requests: groupStates.filter((g) => g.write.desiredChanged).map((g) => ({ tenant_id: g.write.tenantId, guid: g.write.guid })),
       handedToQueue: opts.enqueuesAfterCommit ?? false,
     });
-    return results;
+    return { results, toRequest };
   });
 }
 
@@ -152,31 +163,20 @@ async function storeEventsAndLockGroups(
  * Writes what applying decisions changed, in one statement (one round trip): member decisions, the
  * groups' registers, and reconcile requests for the groups whose desired state changed
  * (`handedToQueue`: the caller enqueues them right after the commit, see outbox-repository.ts).
- * Every row they touch belongs to a group the caller's transaction has locked.
+ * Every row they touch belongs to a group the caller's transaction has locked. Returns the
+ * requested groups whose earlier request is not still with the queue: the ones to enqueue.
  */
 export async function writeDesiredState(trx: Transaction<Database>, changes: {
   members: ReadonlyArray<GroupKey & { decisions: ReadonlyMap<string, MemberDecision> }>;
   registers: readonly GroupRegistersWrite[];
   requests: readonly OutboxTarget[];
   handedToQueue: boolean;
-}): Promise<void> {
-  const writes = [
-    membersDecisionsUpsert(changes.members),
-    groupsRegistersUpdate(changes.registers),
-    reconcileRequestsUpsert(changes.requests, changes.handedToQueue),
-  ].filter((w) => w !== null);
-  const [last, ...before] = writes.reverse();
-  if (last) await sql`${before.length > 0 ? sql`WITH ${sql.join(before.map((w, i) => sql`${sql.raw(`w${i}`)} AS (${w})`))} ` : sql``}${last}`.execute(trx);
-}
-
-/** recordGroupEvents for one event. */
-export async function recordGroupEvent(
-  db: Db,
-  tenantId: string,
-  groupIdentity: (guid: string) => string,
-  event: GroupEvent,
-  opts: RecordOptions = {},
-): Promise<RecordResult> {
-  const [result] = await recordGroupEvents(db, [{ tenantId, groupIdentity, event }], opts);
-  return result!;
+}): Promise<OutboxTarget[]> {
+  const requests = reconcileRequestsUpsert(changes.requests, changes.handedToQueue);
+  const writes = [membersDecisionsUpsert(changes.members), groupsRegistersUpdate(changes.registers)].filter((w) => w !== null);
+  // The requests last: the statement's rows are theirs.
+  const [last, ...before] = requests ? [requests, ...writes.reverse()] : writes.reverse();
+  if (!last) return [];
+  const { rows } = await sql<{ tenant_id: string; guid: string; queued_before: boolean }>`${before.length > 0 ? sql`WITH ${sql.join(before.map((w, i) => sql`${sql.raw(`w${i}`)} AS (${w})`))} ` : sql``}${last}`.execute(trx);
+  return requests ? rows.filter((r) => !r.queued_before).map((r) => ({ tenant_id: r.tenant_id, guid: r.guid })) : [];
 }

@@ -123,13 +123,15 @@ export async function recordOutcome(db: Db, tenantId: string, guid: string, vers
  *  - permanent: the group is failed, `version` counts as handled (and its outbox row is cleared),
  *    so nothing retries it until the desired state changes or an operator asks for a resync;
  *  - retries exhausted: the group is failed and the sweeper retries it after `retryAfterMs`.
+ * Returns true when a permanent failure could not count as handled because the desired state moved
+ * on during the run: the caller queues a follow-up run, as after a superseded success.
  */
 export async function recordFailure(
   db: Db, tenantId: string, guid: string,
   failure: { error: GroupError; final: boolean; permanent: boolean; version: string | null; retryAfterMs: number },
-): Promise<void> {
+): Promise<boolean> {
   const handledVersion = failure.permanent ? failure.version : null;
-  await db.transaction().execute(async (trx) => {
+  return db.transaction().execute(async (trx) => {
     const updated = await trx.updateTable('groups')
       .set((eb) => ({
         last_error: JSON.stringify(failure.error),
@@ -142,9 +144,11 @@ export async function recordFailure(
       .where('tenant_id', '=', tenantId).where('guid', '=', guid)
       .returning('desired_version')
       .executeTakeFirst();
-    if (handledVersion === null || updated === undefined || String(updated.desired_version) !== handledVersion) return;
+    if (handledVersion === null || updated === undefined) return false;
+    if (String(updated.desired_version) !== handledVersion) return true;
     await trx.updateTable('groups').set({ synced_version: handledVersion })
       .where('tenant_id', '=', tenantId).where('guid', '=', guid).execute();
     await clearReconcileRequest(trx, tenantId, guid);
+    return false;
   });
 }

@@ -7,7 +7,8 @@
  *   tenant at its cap, or   → move the job back to delayed for a moment (tenant-gate.ts: other
  *   backing off after 429     tenants' jobs take the slot);
  *   run postponed (locked)  → move the job back to delayed for a moment;
- *   desired state moved on  → enqueue a follow-up run (kept while this one is active);
+ *   desired state moved on  → enqueue a follow-up run (kept while this one is active), after a
+ *                             success or a permanent failure;
  *   members pending         → schedule a delayed re-check with backoff;
  *   transient failure       → note the reason on the group and throw: BullMQ retries with backoff;
  *                             on the last attempt the group is marked failed, and the sweeper
@@ -145,11 +146,19 @@ export function createGroupProcessor(opts: ProcessorOptions) {
       const attempts = job.opts.attempts ?? 1;
       const final = failure.kind === 'permanent' || job.attemptsMade + 1 >= attempts;
       log.warn({ tenantId, guid, code: failure.error.code, kind: failure.kind, attempt: job.attemptsMade + 1, final, err: failure.error.message }, 'reconcile failed');
-      await recordFailure(opts.db, tenantId, guid, {
+      const superseded = await recordFailure(opts.db, tenantId, guid, {
         error: failure.error, final, permanent: failure.kind === 'permanent', version: progress.version, retryAfterMs: opts.failedRetryAfterMs,
       })
-        .catch((dbErr) => log.warn({ tenantId, guid, err: (dbErr as Error).message }, 'could not record the reconcile failure'));
-      if (failure.kind === 'permanent') throw new UnrecoverableError(`${failure.error.code}: ${failure.error.message}`);
+        .catch((dbErr) => {
+          log.warn({ tenantId, guid, err: (dbErr as Error).message }, 'could not record the reconcile failure');
+          return false;
+        });
+      if (failure.kind === 'permanent') {
+        // The desired state moved on during the run: the newer state gets its own run (the intake
+        // does not enqueue a group whose request is still with the queue).
+        if (superseded) await opts.queue.enqueue(tenantId, guid).catch((qErr) => log.warn({ tenantId, guid, err: (qErr as Error).message }, 'could not queue the follow-up run; the sweeper will'));
+        throw new UnrecoverableError(`${failure.error.code}: ${failure.error.message}`);
+      }
       throw err instanceof Error ? err : new Error(String(err));
     }
   }

@@ -2,7 +2,8 @@
  * The common tail of every intake format: make the event durable and applied, then ask for a
  * reconcile. The answer waits for the commit (durable before the 2xx); the reconcile request is
  * best effort: the outbox row written with the change guarantees the sweeper picks the group up if
- * the queue is unreachable.
+ * the queue is unreachable. A group whose earlier request is still with the queue (its job has not
+ * recorded an outcome yet) is not enqueued again: see reconcileRequestsUpsert.
  *
  * Group commit: events that arrive while earlier ones are being recorded are recorded together, in
  * one transaction of a few statements (src/groups/record-event.ts), and their groups are enqueued
@@ -66,25 +67,24 @@ class GroupCommit {
   /** Records the batch (each event alone if together failed); resolves once every event is answered. */
   async #commit(batch: Waiting[]): Promise<void> {
     let results: Array<{ ok: true; result: RecordResult } | { ok: false; err: unknown }>;
+    const toRequest: OutboxTarget[] = [];
     try {
-      results = (await recordGroupEvents(this.deps.db, batch.map((w) => w.item), { enqueuesAfterCommit: true })).map((result) => ({ ok: true, result }));
+      const recorded = await recordGroupEvents(this.deps.db, batch.map((w) => w.item), { enqueuesAfterCommit: true });
+      results = recorded.results.map((result) => ({ ok: true, result }));
+      toRequest.push(...recorded.toRequest);
     } catch (err) {
       if (batch.length === 1) results = [{ ok: false, err }];
       else {
         this.deps.log.warn({ events: batch.length, err: (err as Error).message }, 'recording events together failed; recording each alone');
         results = await Promise.all(batch.map((w) => recordGroupEvents(this.deps.db, [w.item], { enqueuesAfterCommit: true })
-          .then(([result]) => ({ ok: true as const, result: result! }), (e: unknown) => ({ ok: false as const, err: e }))));
-      }
-    }
-    const changed = new Map<string, OutboxTarget>();
-    for (const [i, r] of results.entries()) {
-      if (r.ok && r.result.desiredChanged) {
-        const { tenantId, event } = batch[i]!.item;
-        changed.set(`${tenantId}\0${event.guid}`, { tenant_id: tenantId, guid: event.guid });
+          .then((recorded) => {
+            toRequest.push(...recorded.toRequest);
+            return { ok: true as const, result: recorded.results[0]! };
+          }, (e: unknown) => ({ ok: false as const, err: e }))));
       }
     }
     // The transaction slot is free again; the answers wait for the queue (which never fails them).
-    void requestAfterCommit(this.deps, [...changed.values()]).finally(() => {
+    void requestAfterCommit(this.deps, toRequest).finally(() => {
       for (const [i, r] of results.entries()) {
         if (r.ok) batch[i]!.resolve(r.result);
         else batch[i]!.reject(r.err);

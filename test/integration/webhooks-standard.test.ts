@@ -264,6 +264,32 @@ t.test('the event is durable before the answer, even when the reconcile request 
   t.same((await desired('durable'))!.members, ['d']);
 });
 
+t.test('a group whose request is still with the queue is not enqueued again', async (t) => {
+  const guid = 'queued-once';
+  const requested = () => recorder.requests.filter((r) => r.tenantId === tenant.appId && r.guid === guid).length;
+  const handedAt = async () => (await db.selectFrom('reconcile_outbox').select('enqueued_at')
+    .where('tenant_id', '=', tenant.appId).where('guid', '=', guid).executeTakeFirst())?.enqueued_at;
+
+  await send('group.created', guid, 100, { owner: 'o', members: ['a'] });
+  t.equal(requested(), 1, 'the first change is enqueued');
+  const first = await handedAt();
+  await send('group.member_added', guid, 101, { members: ['b'] });
+  await send('group.member_added', guid, 102, { members: ['c'] });
+  t.equal(requested(), 1, 'later changes find the request still with the queue: no second job');
+  t.same(await handedAt(), first, 'the hand-over keeps its time (the redelivery check counts from it)');
+  t.same((await desired(guid))!.members, ['a', 'b', 'c', 'o'], 'every change is applied');
+
+  // A run recorded its outcome: the request is fulfilled, so the next change asks again.
+  await sql`DELETE FROM reconcile_outbox WHERE tenant_id = ${tenant.appId} AND guid = ${guid}`.execute(db);
+  await send('group.member_added', guid, 103, { members: ['d'] });
+  t.equal(requested(), 2, 'a change after the outcome is enqueued');
+
+  // The queue could not take a request: the next change enqueues (the sweeper would too).
+  await sql`UPDATE reconcile_outbox SET enqueued_at = NULL WHERE tenant_id = ${tenant.appId} AND guid = ${guid}`.execute(db);
+  await send('group.member_added', guid, 104, { members: ['e'] });
+  t.equal(requested(), 3, 'a change after a failed hand-over is enqueued');
+});
+
 // -------------------------------------------------------------------------------------------------
 // Order independence through HTTP and PostgreSQL (the in-memory version of the property is in
 // test/unit/desired-state.test.ts): random histories delivered shuffled, with duplicates, must end

@@ -68,6 +68,23 @@ t.test('one run per change: the sweeper leaves a running job alone, and finds a 
   t.pass('the lost request ran');
 });
 
+t.test('a change arriving while the group runs is synced by a follow-up run the worker queues', async (t) => {
+  // The intake does not enqueue a group whose request is still with the queue: the running job
+  // cannot record the older state it read, and queues the follow-up itself.
+  h.emulator.setFaults([{ route: '/keyknox/v2/push', latencyMs: 1_000 }]);
+  try {
+    await create(a, 'moving');
+    const queue = await stack.queue.getQueue();
+    await waitFor(async () => (await queue.getJobs(['active'])).some((j) => (j.data as { guid?: string }).guid === 'moving'), 'the run to start');
+    await sendStandard(h, a, 'group.member_added', { guid: 'moving', occurredAt: new Date(clock += 1_000), members: ['u3'] });
+    const status = await waitForStatus(h, a.appId, 'moving', (s) => s.status === 'synced' && s.virgilMembers.includes('u3'));
+    t.same(status.virgilMembers, ['u0', 'u1', 'u2', 'u3']);
+  } finally {
+    h.emulator.clearFaults();
+  }
+  t.same(await (await serviceView(t, h, a.appId)).participants('moving', UIDS), ['u0', 'u1', 'u2', 'u3'], 'Virgil holds the newest state');
+});
+
 t.test('a group behind its desired state with no request and no job is found by the sweeper', async (t) => {
   await create(a, 'behind');
   await waitForStatus(h, a.appId, 'behind', (s) => s.status === 'synced');
