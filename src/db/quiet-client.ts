@@ -10,9 +10,10 @@
  * client is no longer queryable, so its next query fails where the caller handles failures, and
  * the pool discards it on release instead of reusing it.
  */
-import pg from 'pg';
+import { PreparingClient } from './prepared-statements.js';
 
-export class QuietClient extends pg.Client {
+/** Also runs statements marked as prepared as named statements (prepared-statements.ts). */
+export class QuietClient extends PreparingClient {
   override emit(event: string | symbol, ...args: unknown[]): boolean {
     if (event === 'error' && this.listenerCount('error') === 0) return false;
     return super.emit(event, ...args);

@@ -19,6 +19,7 @@ import { applyDecisions, decidesAnything, decisionsOf, type MemberDecision } fro
 import type { GroupEvent } from './group-event.js';
 import { sql, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.js';
+import { prepared } from '../db/prepared-statements.js';
 import { groupKey, groupsLock, groupsRegistersUpdate, lockGroupsRegisters, type GroupKey, type GroupRegistersWrite, type LockedGroupRow } from './group-repository.js';
 import { membersDecisions, membersDecisionsUpsert } from './member-repository.js';
 import { reconcileRequestsUpsert, type OutboxTarget } from './outbox-repository.js';
@@ -150,11 +151,11 @@ type MemberDecisions = ReturnType<typeof decisionsOf>;
 async function storeEventsAndLockGroups(
   trx: Transaction<Database>, items: readonly EventToRecord[], groups: readonly GroupKey[],
 ): Promise<{ stored: Set<string>; locked: LockedGroupRow[] }> {
-  const { rows } = await sql<{ stored: StoredEventKey[]; locked: LockedGroupRow[] }>`
+  const { rows } = await prepared(sql<{ stored: StoredEventKey[]; locked: LockedGroupRow[] }>`
     WITH stored AS (${webhookEventsInsert(items)}),
          locked AS (${groupsLock(groups, sql<boolean>`(SELECT count(*) FROM stored) >= 0`)})
     SELECT (SELECT coalesce(json_agg(stored), '[]') FROM stored) AS stored,
-           (SELECT coalesce(json_agg(locked), '[]') FROM locked) AS locked`.execute(trx);
+           (SELECT coalesce(json_agg(locked), '[]') FROM locked) AS locked`).execute(trx);
   const { stored, locked } = rows[0]!;
   return { stored: new Set(stored.map((r) => eventKey(r.tenant_id, { source: r.source as GroupEvent['source'], key: r.event_key }))), locked };
 }
@@ -177,6 +178,7 @@ export async function writeDesiredState(trx: Transaction<Database>, changes: {
   // The requests last: the statement's rows are theirs.
   const [last, ...before] = requests ? [requests, ...writes.reverse()] : writes.reverse();
   if (!last) return [];
-  const { rows } = await sql<{ tenant_id: string; guid: string; queued_before: boolean }>`${before.length > 0 ? sql`WITH ${sql.join(before.map((w, i) => sql`${sql.raw(`w${i}`)} AS (${w})`))} ` : sql``}${last}`.execute(trx);
+  // A handful of texts (which parts are present): prepared once per connection.
+  const { rows } = await prepared(sql<{ tenant_id: string; guid: string; queued_before: boolean }>`${before.length > 0 ? sql`WITH ${sql.join(before.map((w, i) => sql`${sql.raw(`w${i}`)} AS (${w})`))} ` : sql``}${last}`).execute(trx);
   return requests ? rows.filter((r) => !r.queued_before).map((r) => ({ tenant_id: r.tenant_id, guid: r.guid })) : [];
 }

@@ -16,15 +16,17 @@ export interface StoredEventKey { tenant_id: string; source: string; event_key: 
  * The statement storing events, returning the rows stored now (run within a larger statement:
  * recordGroupEvents). An event stored before, or twice in `events`, is stored once (a duplicate
  * delivery). Rows are inserted in key order, so two batches never wait for each other's events in
- * a cycle. A VALUES row per event, not arrays: a payload as an element of a text array would be
- * escaped by the driver and parsed back by the server.
+ * a cycle. The rows travel as one JSON parameter: the text is the same for any batch (it can be a
+ * prepared statement), and a payload needs no escaping beyond JSON's (as an element of a text
+ * array it would be escaped by the driver and parsed back by the server).
  */
 export function webhookEventsInsert(events: ReadonlyArray<{ tenantId: string; event: GroupEvent }>): RawBuilder<StoredEventKey> {
   const rows = [...new Map(events.map((e) => [eventKey(e.tenantId, e.event), e]))]
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, e]) => e);
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([, { tenantId, event }]) => [tenantId, event.source, event.key, event.type, event.occurredAt.toISOString(), event.payload]);
   return sql<StoredEventKey>`
     INSERT INTO webhook_events (tenant_id, source, event_key, type, occurred_at, payload)
-    VALUES ${sql.join(rows.map((e) => sql`(${e.tenantId}, ${e.event.source}, ${e.event.key}, ${e.event.type}, ${e.event.occurredAt}, ${e.event.payload})`))}
+    SELECT e->>0, e->>1, e->>2, e->>3, (e->>4)::timestamptz, e->>5 FROM json_array_elements(${JSON.stringify(rows)}::json) AS e
     ON CONFLICT (tenant_id, source, event_key) DO NOTHING
     RETURNING tenant_id, source, event_key`;
 }
