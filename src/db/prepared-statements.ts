@@ -9,9 +9,9 @@
  * rows, not one placeholder per value), or every batch size would be a statement of its own: the
  * number of names per process is capped, and texts past the cap run unnamed.
  */
-import { createHash } from 'node:crypto';
 import { sql, type RawBuilder } from 'kysely';
 import pg from 'pg';
+import { sha256Hex } from '../lib/sha256.js';
 
 const MARK = '/* prepared */';
 const MAX_NAMES = 256;
@@ -25,7 +25,7 @@ export function prepared<T>(statement: RawBuilder<T>): RawBuilder<T> {
 function nameOf(text: string): string | undefined {
   let name = names.get(text);
   if (name === undefined && names.size < MAX_NAMES) {
-    name = `e2ee_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
+    name = `e2ee_${sha256Hex(text).slice(0, 24)}`;
     names.set(text, name);
   }
   return name;

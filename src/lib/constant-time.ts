@@ -3,11 +3,8 @@
  * timingSafeEqual needs equal lengths, and comparing digests reveals neither the length of the
  * expected value nor how much of it matched.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
-
-export function sha256(value: string | Buffer): Buffer {
-  return createHash('sha256').update(value).digest();
-}
+import { timingSafeEqual } from 'node:crypto';
+import { sha256 } from './sha256.js';
 
 /** Constant-time equality of two strings (or byte strings). */
 export function secretsEqual(given: string | Buffer, expected: string | Buffer): boolean {

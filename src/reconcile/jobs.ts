@@ -5,7 +5,7 @@
  * is read from PostgreSQL when the job runs, so a job can be retried, duplicated or replayed and
  * always acts on the newest state, and no secret ever sits in Redis.
  */
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../lib/sha256.js';
 import type { BackoffStrategy, DefaultJobOptions, JobsOptions } from 'bullmq';
 
 export const GROUP_QUEUE_NAME = 'group-reconcile';
@@ -58,7 +58,7 @@ export const DEFAULT_JOB_OPTIONS: DefaultJobOptions = {
  * guids may, so they are hashed (with a NUL between them, so "a"+"bc" ≠ "ab"+"c").
  */
 export function groupJobKey(tenantId: string, guid: string): string {
-  return createHash('sha256').update(`${tenantId}\0${guid}`, 'utf8').digest('hex').slice(0, 40);
+  return sha256Hex(`${tenantId}\0${guid}`).slice(0, 40);
 }
 
 /** The deduplication id shared by every reconcile job of one group. */

@@ -1,9 +1,7 @@
 /**
  * Canonical JSON (object keys sorted, no whitespace) so that two deliveries of the same content
- * hash alike whatever the sender's key order or spacing.
+ * hash alike (src/lib/sha256.ts) whatever the sender's key order or spacing.
  */
-import { createHash } from 'node:crypto';
-
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
@@ -11,8 +9,4 @@ export function canonicalJson(value: unknown): string {
     .sort()
     .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`);
   return `{${entries.join(',')}}`;
-}
-
-export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
 }

@@ -23,7 +23,8 @@
  * `data.members` holds the acting user instead of the target. The event is taken as delivered.
  */
 import { Type } from '@sinclair/typebox';
-import { canonicalJson, sha256Hex } from './canonical-json.js';
+import { sha256Hex } from '../lib/sha256.js';
+import { canonicalJson } from './canonical-json.js';
 import { isPlausibleEventTime, unixTimeToMs } from './event-time.js';
 import { MEMBER_EVENT_TYPES, type GroupEvent, type GroupEventType } from '../groups/group-event.js';
 import { ID_RULE, isValidId } from '../lib/ids.js';

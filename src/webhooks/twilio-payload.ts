@@ -24,7 +24,8 @@
  * its type, account, conversation, participant, identity and dates (a participant SID is added and
  * removed once; a re-added user is a new participant). A retried delivery is a harmless duplicate.
  */
-import { canonicalJson, sha256Hex } from './canonical-json.js';
+import { sha256Hex } from '../lib/sha256.js';
+import { canonicalJson } from './canonical-json.js';
 import { isPlausibleEventTime, parseRfc3339 } from './event-time.js';
 import type { GroupEvent, GroupEventType } from '../groups/group-event.js';
 import { ID_RULE, isValidId } from '../lib/ids.js';

@@ -6,7 +6,8 @@ import { createHash, createHmac, generateKeyPairSync, randomBytes } from 'node:c
 import t from 'tap';
 import { buildCallerTokenVerifier, callerTokenVerifierFor, MAX_CALLER_TOKEN_LENGTH, type JwtUserAuth } from '../../src/auth/caller-token.js';
 import { DomainError, unavailable, misconfigured } from '../../src/lib/errors.js';
-import { macsEqual, matchSecret, secretsEqual, sha256 } from '../../src/lib/constant-time.js';
+import { macsEqual, matchSecret, secretsEqual } from '../../src/lib/constant-time.js';
+import { sha256, sha256Hex } from '../../src/lib/sha256.js';
 import { isValidAppId, isValidId } from '../../src/lib/ids.js';
 import { classifyFailure } from '../../src/reconcile/failures.js';
 import {
@@ -186,4 +187,11 @@ t.test('job ids and backoff', async (t) => {
     const delays = Array.from({ length: 50 }, () => backoff(attempt, 'x', new Error(), undefined as never) as number);
     t.ok(delays.every((d) => d >= nominal * 0.8 && d <= nominal * 1.2), `attempt ${attempt}: ${nominal} ms ±20 %`);
   }
+});
+
+t.test('sha256 gives the standard digests, as bytes and as hex, of strings (UTF-8) and bytes', async (t) => {
+  const abc = 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad';
+  t.equal(sha256Hex('abc'), abc);
+  t.equal(sha256(Buffer.from('abc')).toString('hex'), abc);
+  t.equal(sha256Hex('é'), createHash('sha256').update('é', 'utf8').digest('hex'), 'strings hash as UTF-8');
 });

@@ -21,7 +21,8 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import type { ApiContext } from '../../app/context.js';
-import { matchSecret, sha256 } from '../../lib/constant-time.js';
+import { matchSecret } from '../../lib/constant-time.js';
+import { sha256 } from '../../lib/sha256.js';
 import { ApiError } from '../errors.js';
 import { bearerToken } from './user-auth.js';
 import { AdminLimiter } from './admin-limiter.js';
