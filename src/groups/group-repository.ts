@@ -19,8 +19,11 @@ export interface GroupKey { tenantId: string; guid: string }
 /** A map key for a group (NUL cannot occur in ids). */
 export const groupKey = (g: GroupKey): string => `${g.tenantId}\0${g.guid}`;
 
-/** A group row as locked for the intake: its registers (timestamps as JSON gives them, in a larger statement). */
-export interface LockedGroupRow { tenant_id: string; guid: string; deleted: boolean; lifecycle_at: Date | string; owner_uid: string | null; owner_at: Date | string | null }
+/**
+ * A group row as locked for the intake: its registers (timestamps as JSON gives them, in a larger
+ * statement), and the version of the row (its xmin) it locked.
+ */
+export interface LockedGroupRow { tenant_id: string; guid: string; deleted: boolean; lifecycle_at: Date | string; owner_uid: string | null; owner_at: Date | string | null; version: string }
 
 const sortedGroups = <G extends GroupKey>(groups: readonly G[]): G[] => [...new Map(groups.map((g) => [groupKey(g), g])).values()]
   .sort((a, b) => (a.tenantId === b.tenantId ? (a.guid < b.guid ? -1 : 1) : a.tenantId < b.tenantId ? -1 : 1));
@@ -34,12 +37,37 @@ const sortedGroups = <G extends GroupKey>(groups: readonly G[]): G[] => [...new 
 export function groupsLock(groups: readonly GroupKey[], after: RawBuilder<boolean> = sql<boolean>`true`): RawBuilder<LockedGroupRow> {
   const targets = sortedGroups(groups);
   return sql<LockedGroupRow>`
-    SELECT g.tenant_id, g.guid, g.deleted, g.lifecycle_at, g.owner_uid, g.owner_at
+    SELECT g.tenant_id, g.guid, g.deleted, g.lifecycle_at, g.owner_uid, g.owner_at, g.xmin::text AS version
       FROM groups g JOIN unnest(${sql.val(targets.map((t) => t.tenantId))}::text[], ${sql.val(targets.map((t) => t.guid))}::text[]) AS k(tenant_id, guid)
         ON g.tenant_id = k.tenant_id AND g.guid = k.guid
      WHERE ${after}
      ORDER BY g.tenant_id, g.guid
        FOR UPDATE OF g`;
+}
+
+/**
+ * The statement reading the version (xmin) of the groups' rows that the statement's snapshot sees,
+ * without locking them: compared with the version groupsLock locked, it tells whether the row
+ * changed after the snapshot was taken (the lock waited for a writer that committed meanwhile).
+ */
+export function groupsSeen(groups: readonly GroupKey[]): RawBuilder<{ tenant_id: string; guid: string; version: string }> {
+  return sql`
+    SELECT g.tenant_id, g.guid, g.xmin::text AS version
+      FROM groups g JOIN unnest(${sql.val(groups.map((t) => t.tenantId))}::text[], ${sql.val(groups.map((t) => t.guid))}::text[]) AS k(tenant_id, guid)
+        ON g.tenant_id = k.tenant_id AND g.guid = k.guid`;
+}
+
+/**
+ * The statement giving the groups' rows a new version without changing anything else (run with
+ * other writes: writeDesiredState, for groups whose member decisions change while their registers
+ * do not), or null when there is none.
+ */
+export function groupsTouch(groups: readonly GroupKey[]): RawBuilder<unknown> | null {
+  if (groups.length === 0) return null;
+  return sql`
+    UPDATE groups g SET updated_at = now()
+      FROM unnest(${sql.val(groups.map((t) => t.tenantId))}::text[], ${sql.val(groups.map((t) => t.guid))}::text[]) AS t(tenant_id, guid)
+     WHERE g.tenant_id = t.tenant_id AND g.guid = t.guid`;
 }
 
 /**

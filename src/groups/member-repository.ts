@@ -4,27 +4,43 @@
  */
 import { sql, type RawBuilder, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.js';
+import { prepared } from '../db/prepared-statements.js';
 import type { MemberDecision } from './desired-state.js';
 import { groupKey, type GroupKey } from './group-repository.js';
 
-/** The current decisions about some uids of some groups, by group key (absent: never decided). */
-export async function membersDecisions(
-  trx: Transaction<Database>, wanted: ReadonlyArray<GroupKey & { uids: readonly string[] }>,
-): Promise<Map<string, Map<string, MemberDecision>>> {
+export interface MemberDecisionRow { tenant_id: string; guid: string; uid: string; is_member: boolean; changed_at: Date | string }
+export type GroupMembersWanted = ReadonlyArray<GroupKey & { uids: Iterable<string> }>;
+
+/**
+ * The statement reading the current decisions about some uids of some groups (the function of
+ * migration 0017: primary-key lookups whatever the plan cache keeps), to run alone or within a
+ * larger statement (recordGroupEvents).
+ */
+export function memberDecisionsRead(wanted: GroupMembersWanted): RawBuilder<MemberDecisionRow> {
+  const keys = wanted.flatMap((g) => [...g.uids].map((uid) => [g.tenantId, g.guid, uid] as const));
+  return sql<MemberDecisionRow>`
+    SELECT * FROM member_decisions(${sql.val(keys.map((k) => k[0]))}::text[], ${sql.val(keys.map((k) => k[1]))}::text[], ${sql.val(keys.map((k) => k[2]))}::text[])`;
+}
+
+/** Rows of memberDecisionsRead by group key (a wanted group without any maps to an empty map). */
+export function memberDecisionsByGroup(wanted: GroupMembersWanted, rows: readonly MemberDecisionRow[]): Map<string, Map<string, MemberDecision>> {
   const result = new Map<string, Map<string, MemberDecision>>(wanted.map((g) => [groupKey(g), new Map()]));
-  const keys = wanted.flatMap((g) => g.uids.map((uid) => [g.tenantId, g.guid, uid] as const));
-  if (keys.length === 0) return result;
-  const { rows } = await sql<{ tenant_id: string; guid: string; uid: string; is_member: boolean; changed_at: Date }>`
-    SELECT m.tenant_id, m.guid, m.uid, m.is_member, m.changed_at
-      FROM group_members m JOIN unnest(${sql.val(keys.map((k) => k[0]))}::text[], ${sql.val(keys.map((k) => k[1]))}::text[], ${sql.val(keys.map((k) => k[2]))}::text[])
-           AS k(tenant_id, guid, uid) ON m.tenant_id = k.tenant_id AND m.guid = k.guid AND m.uid = k.uid`.execute(trx);
-  for (const r of rows) result.get(groupKey({ tenantId: r.tenant_id, guid: r.guid }))?.set(r.uid, { isMember: r.is_member, at: r.changed_at });
+  for (const r of rows) result.get(groupKey({ tenantId: r.tenant_id, guid: r.guid }))?.set(r.uid, { isMember: r.is_member, at: new Date(r.changed_at) });
   return result;
+}
+
+/** The current decisions about some uids of some groups, by group key (absent: never decided). */
+export async function membersDecisions(trx: Transaction<Database>, wanted: GroupMembersWanted): Promise<Map<string, Map<string, MemberDecision>>> {
+  if (wanted.length === 0) return new Map();
+  const { rows } = await prepared(memberDecisionsRead(wanted)).execute(trx);
+  return memberDecisionsByGroup(wanted, rows);
 }
 
 /**
  * The statement upserting decisions of several groups (at most one decision per group and uid), or
- * null when there is none (run with other writes: writeDesiredState).
+ * null when there is none (run with other writes: writeDesiredState, which also updates each of
+ * those groups' rows: a reader that locked a group tells from the row's version whether a decision
+ * was written after its snapshot; see recordGroupEvents).
  */
 export function membersDecisionsUpsert(writes: ReadonlyArray<GroupKey & { decisions: ReadonlyMap<string, MemberDecision> }>): RawBuilder<unknown> | null {
   const rows = writes.flatMap((w) => [...w.decisions].map(([uid, d]) => ({ tenantId: w.tenantId, guid: w.guid, uid, d })));

@@ -20,8 +20,8 @@ import type { GroupEvent } from './group-event.js';
 import { sql, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { prepared } from '../db/prepared-statements.js';
-import { groupKey, groupsLock, groupsRegistersUpdate, lockGroupsRegisters, type GroupKey, type GroupRegistersWrite, type LockedGroupRow } from './group-repository.js';
-import { membersDecisions, membersDecisionsUpsert } from './member-repository.js';
+import { groupKey, groupsLock, groupsRegistersUpdate, groupsSeen, groupsTouch, lockGroupsRegisters, type GroupKey, type GroupRegistersWrite, type LockedGroupRow } from './group-repository.js';
+import { memberDecisionsByGroup, memberDecisionsRead, membersDecisions, membersDecisionsUpsert, type MemberDecisionRow } from './member-repository.js';
 import { reconcileRequestsUpsert, type OutboxTarget } from './outbox-repository.js';
 import { eventKey, webhookEventsInsert, type StoredEventKey } from './webhook-event-repository.js';
 
@@ -65,23 +65,25 @@ export interface RecordOptions {
 export async function recordGroupEvents(db: Db, items: readonly EventToRecord[], opts: RecordOptions = {}): Promise<RecordedEvents> {
   if (items.length === 0) return { results: [], toRequest: [] };
   return db.transaction().execute(async (trx) => {
-    // The groups events would decide about, whether or not the events turn out to be duplicates:
-    // locked in the statement that stores the events (one round trip).
-    const groups = new Map<string, GroupKey & { identity: () => string }>();
+    // The groups events would decide about, and the uids they decide on, whether or not the events
+    // turn out to be duplicates: locked and read in the statement that stores the events.
+    const groups = new Map<string, GroupKey & { identity: () => string; uids: Set<string> }>();
     const decisionsByItem = items.map((item) => {
       const decisions = decisionsOf(item.event);
       if (!decidesAnything(decisions)) return null;
       const key = groupKey({ tenantId: item.tenantId, guid: item.event.guid });
-      if (!groups.has(key)) groups.set(key, { tenantId: item.tenantId, guid: item.event.guid, identity: () => item.groupIdentity(item.event.guid) });
+      let group = groups.get(key);
+      if (!group) groups.set(key, (group = { tenantId: item.tenantId, guid: item.event.guid, identity: () => item.groupIdentity(item.event.guid), uids: new Set() }));
+      for (const uid of decisions.members.keys()) group.uids.add(uid);
       return decisions;
     });
-    const { stored, locked: lockedRows } = await storeEventsAndLockGroups(trx, items, [...groups.values()]);
+    const first = await storeEventsAndReadGroups(trx, items, [...groups.values()]);
     const results: RecordResult[] = items.map(() => ({ status: 'duplicate', desiredChanged: false }));
 
     // Accepted events, each stored key counting once (the first of repeated deliveries).
     const deciding: Array<{ index: number; item: EventToRecord; decisions: MemberDecisions }> = [];
     for (const [index, item] of items.entries()) {
-      if (!stored.delete(eventKey(item.tenantId, item.event))) continue;
+      if (!first.stored.delete(eventKey(item.tenantId, item.event))) continue;
       results[index] = { status: 'accepted', desiredChanged: false };
       const decisions = decisionsByItem[index];
       if (decisions) deciding.push({ index, item, decisions });
@@ -89,16 +91,20 @@ export async function recordGroupEvents(db: Db, items: readonly EventToRecord[],
     if (deciding.length === 0) return { results, toRequest: [] };
 
     // The groups of accepted events (rows for new ones inserted and locked now), and the member
-    // decisions those events touch, read under the locks.
+    // decisions those events touch as they are under the locks: those the first statement read,
+    // where its snapshot saw the version of the row it locked (every writer of a group's decisions
+    // gives its row a new version: writeDesiredState); the others read again now.
     const accepted = new Map<string, GroupKey & { identity: () => string; uids: Set<string> }>();
-    for (const { item, decisions } of deciding) {
+    for (const { item } of deciding) {
       const key = groupKey({ tenantId: item.tenantId, guid: item.event.guid });
-      let group = accepted.get(key);
-      if (!group) accepted.set(key, (group = { ...groups.get(key)!, uids: new Set() }));
-      for (const uid of decisions.members.keys()) group.uids.add(uid);
+      if (!accepted.has(key)) accepted.set(key, groups.get(key)!);
     }
-    const locked = await lockGroupsRegisters(trx, [...accepted.values()], lockedRows);
-    const members = await membersDecisions(trx, [...accepted.values()].map((g) => ({ tenantId: g.tenantId, guid: g.guid, uids: [...g.uids] })));
+    const locked = await lockGroupsRegisters(trx, [...accepted.values()], first.locked);
+    const current = new Set(first.locked.filter((r) => first.seen.get(groupKey({ tenantId: r.tenant_id, guid: r.guid })) === r.version)
+      .map((r) => groupKey({ tenantId: r.tenant_id, guid: r.guid })));
+    const members = memberDecisionsByGroup([...accepted.values()].filter((g) => current.has(groupKey(g))), first.members);
+    const reread = [...accepted.values()].filter((g) => !current.has(groupKey(g)));
+    for (const [key, decisions] of await membersDecisions(trx, reread)) members.set(key, decisions);
 
     // The rules, event by event; each group's state carries over to its next event.
     const state = new Map<string, { write: GroupRegistersWrite; written: boolean; created: boolean; members: Map<string, MemberDecision>; memberWrites: Map<string, MemberDecision> }>();
@@ -143,21 +149,32 @@ export async function recordGroupEvents(db: Db, items: readonly EventToRecord[],
 type MemberDecisions = ReturnType<typeof decisionsOf>;
 
 /**
- * Stores the events and locks the existing rows of `groups`, in one statement (one round trip):
- * the events' keys first, then the groups' rows, the order every recording transaction takes
- * them in (the lock waits for the insert: its condition reads the stored rows). Returns the keys
- * (eventKey) of the events stored now and the locked rows.
+ * Stores the events, locks the existing rows of `groups`, and reads the member decisions about
+ * `groups`' uids, in one statement (one round trip). The events' keys are taken first, then the
+ * groups' rows, the order every recording transaction takes them in (the lock waits for the insert:
+ * its condition reads the stored rows). The decisions are read with the statement's snapshot, taken
+ * before any lock: current for a group only when the snapshot saw the row version the lock got
+ * (`seen`, by group key).
  */
-async function storeEventsAndLockGroups(
-  trx: Transaction<Database>, items: readonly EventToRecord[], groups: readonly GroupKey[],
-): Promise<{ stored: Set<string>; locked: LockedGroupRow[] }> {
-  const { rows } = await prepared(sql<{ stored: StoredEventKey[]; locked: LockedGroupRow[] }>`
+async function storeEventsAndReadGroups(
+  trx: Transaction<Database>, items: readonly EventToRecord[], groups: ReadonlyArray<GroupKey & { uids: Set<string> }>,
+): Promise<{ stored: Set<string>; locked: LockedGroupRow[]; seen: Map<string, string>; members: MemberDecisionRow[] }> {
+  const { rows } = await prepared(sql<{ stored: StoredEventKey[]; locked: LockedGroupRow[]; seen: Array<{ tenant_id: string; guid: string; version: string }>; members: MemberDecisionRow[] }>`
     WITH stored AS (${webhookEventsInsert(items)}),
-         locked AS (${groupsLock(groups, sql<boolean>`(SELECT count(*) FROM stored) >= 0`)})
+         locked AS (${groupsLock(groups, sql<boolean>`(SELECT count(*) FROM stored) >= 0`)}),
+         seen AS (${groupsSeen(groups)}),
+         members AS (${memberDecisionsRead(groups)})
     SELECT (SELECT coalesce(json_agg(stored), '[]') FROM stored) AS stored,
-           (SELECT coalesce(json_agg(locked), '[]') FROM locked) AS locked`).execute(trx);
-  const { stored, locked } = rows[0]!;
-  return { stored: new Set(stored.map((r) => eventKey(r.tenant_id, { source: r.source as GroupEvent['source'], key: r.event_key }))), locked };
+           (SELECT coalesce(json_agg(locked), '[]') FROM locked) AS locked,
+           (SELECT coalesce(json_agg(seen), '[]') FROM seen) AS seen,
+           (SELECT coalesce(json_agg(members), '[]') FROM members) AS members`).execute(trx);
+  const { stored, locked, seen, members } = rows[0]!;
+  return {
+    stored: new Set(stored.map((r) => eventKey(r.tenant_id, { source: r.source as GroupEvent['source'], key: r.event_key }))),
+    locked,
+    seen: new Map(seen.map((r) => [groupKey({ tenantId: r.tenant_id, guid: r.guid }), r.version])),
+    members,
+  };
 }
 
 /**
@@ -174,7 +191,11 @@ export async function writeDesiredState(trx: Transaction<Database>, changes: {
   handedToQueue: boolean;
 }): Promise<OutboxTarget[]> {
   const requests = reconcileRequestsUpsert(changes.requests, changes.handedToQueue);
-  const writes = [membersDecisionsUpsert(changes.members), groupsRegistersUpdate(changes.registers)].filter((w) => w !== null);
+  // A group whose decisions change gets a new row version even when its registers do not (see
+  // membersDecisionsUpsert); each row is updated by one of the two statements only.
+  const registered = new Set(changes.registers.map(groupKey));
+  const touched = changes.members.filter((m) => m.decisions.size > 0 && !registered.has(groupKey(m)));
+  const writes = [membersDecisionsUpsert(changes.members), groupsRegistersUpdate(changes.registers), groupsTouch(touched)].filter((w) => w !== null);
   // The requests last: the statement's rows are theirs.
   const [last, ...before] = requests ? [requests, ...writes.reverse()] : writes.reverse();
   if (!last) return [];

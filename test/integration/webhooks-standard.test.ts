@@ -8,6 +8,8 @@ import { startTestApp } from '../helpers/app.js';
 import { failingRequester, RecordingRequester } from '../helpers/recording-requester.js';
 import { desiredGroup, webhookRowCounts } from '../helpers/db.js';
 import { generateSigningSecret, signStandardWebhook, standardDelivery, standardEvent } from '../helpers/deliveries.js';
+import { writeDesiredState } from '../../src/groups/record-event.js';
+import { waitFor } from '../helpers/wait.js';
 import { checkShuffledDeliveries, randomHistory, seededRandom, shuffledWithDuplicates, testSeed, type ModelEvent } from '../helpers/group-model.js';
 
 const recorder = new RecordingRequester();
@@ -288,6 +290,31 @@ t.test('a group whose request is still with the queue is not enqueued again', as
   await sql`UPDATE reconcile_outbox SET enqueued_at = NULL WHERE tenant_id = ${tenant.appId} AND guid = ${guid}`.execute(db);
   await send('group.member_added', guid, 104, { members: ['e'] });
   t.equal(requested(), 3, 'a change after a failed hand-over is enqueued');
+});
+
+t.test('an event that waits for a group lock sees the decisions the lock holder committed', async (t) => {
+  // The intake reads member decisions in the statement that locks the groups, with a snapshot taken
+  // before the lock: a writer that held the lock and committed meanwhile must not be missed.
+  const guid = 'raced';
+  await send('group.created', guid, 200, { owner: 'o', members: ['a'] });
+  let pending: ReturnType<typeof send> | undefined;
+  await db.transaction().execute(async (trx) => {
+    await sql`SELECT 1 FROM groups WHERE tenant_id = ${tenant.appId} AND guid = ${guid} FOR UPDATE`.execute(trx);
+    pending = send('group.member_added', guid, 250, { members: ['x'] });
+    await waitFor(async () => Number((await sql<{ n: string }>`
+      SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`.execute(db)).rows[0]!.n) > 0,
+    'the event to wait for the group lock');
+    // A newer decision (x removed at 300) committed while the event waits.
+    await writeDesiredState(trx, {
+      members: [{ tenantId: tenant.appId, guid, decisions: new Map([['x', { isMember: false, at: at(300) }]]) }],
+      registers: [], requests: [], handedToQueue: false,
+    });
+  });
+  t.equal((await pending!).status, 'accepted');
+  t.same((await desired(guid))!.members, ['a', 'o'], 'the older addition of x lost to the removal it waited for');
+  const x = await db.selectFrom('group_members').select(['is_member', 'changed_at'])
+    .where('tenant_id', '=', tenant.appId).where('guid', '=', guid).where('uid', '=', 'x').executeTakeFirstOrThrow();
+  t.same([x.is_member, x.changed_at.toISOString()], [false, at(300).toISOString()]);
 });
 
 // -------------------------------------------------------------------------------------------------
