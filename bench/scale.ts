@@ -86,13 +86,22 @@ const round = (n: number, digits = 0) => Math.round(n * 10 ** digits) / 10 ** di
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * CPU time used so far by the processes of the benchmark's PostgreSQL cluster that are alive now
+ * CPU time used so far by each process of the benchmark's PostgreSQL cluster that is alive now
  * (its connections and background processes, as pg_stat_activity lists them), in milliseconds.
  */
-async function postgresCpuMs(db: Db): Promise<number> {
+async function postgresCpuMs(db: Db): Promise<Map<number, number>> {
   const { rows } = await sql<{ pid: number }>`SELECT pid FROM pg_stat_activity`.execute(db);
-  const times = await Promise.all(rows.map((r) => cpuMs(r.pid).catch(() => 0)));
-  return times.reduce((a, b) => a + b, 0);
+  return new Map(await Promise.all(rows.map(async (r) => [r.pid, await cpuMs(r.pid).catch(() => 0)] as const)));
+}
+
+/**
+ * PostgreSQL's CPU between two samples: each process's growth (all of it for one started since).
+ * A connection that ended in between (a pool's idle timeout) takes its share along: a lower bound.
+ */
+function postgresCpuBetween(before: ReadonlyMap<number, number>, after: ReadonlyMap<number, number>): number {
+  let total = 0;
+  for (const [pid, ms] of after) total += ms - (before.get(pid) ?? 0);
+  return total;
 }
 
 /** Updates of `groups` rows so far, and how many were HOT (wrote no index entry). */
@@ -211,7 +220,7 @@ export async function runScaleBench(): Promise<ScaleReport> {
         }],
       });
       const apiCpu = (await cpuMs(api.pid)) - cpuBefore;
-      const postgresCpu = (await postgresCpuMs(db)) - postgresBefore;
+      const postgresCpu = postgresCpuBetween(postgresBefore, await postgresCpuMs(db));
       const redisCpu = (await cpuMs(redisPid)) - redisBefore;
       const driver = process.cpuUsage(driverBefore);
       const updatesAfter = await groupUpdates(db);
