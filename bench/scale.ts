@@ -46,6 +46,7 @@ import { VirgilCardPublisher } from '../src/virgil/cards.js';
 import { generateEd25519KeyPair, importEd25519PrivateKey } from '../src/virgil/keys.js';
 import { startChildServer } from './lib/child-server.js';
 import { startBenchServers } from './lib/bench-servers.js';
+import { percentile } from './lib/load.js';
 import { cometchatDelivery, inParallel, WebhookSender } from './lib/webhook-sender.js';
 import { countFiles, cpuMs, sampleProcess, startWorkerProcess, type ProcessSample } from './lib/worker-process.js';
 
@@ -81,7 +82,6 @@ export interface ScaleReport {
   workerProblems: string[];
 }
 
-const percentile = (sorted: number[], p: number) => (sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!);
 const round = (n: number, digits = 0) => Math.round(n * 10 ** digits) / 10 ** digits;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -151,9 +151,9 @@ export async function runScaleBench(): Promise<ScaleReport> {
     const masterKeys = `bench:${randomBytes(32).toString('base64')}`;
     const keyring = new Keyring(parseMasterKeys(masterKeys));
     const quiet = createLogger({ level: 'silent' });
-    const tenants = new TenantService(db, keyring, new VirgilCardPublisher(emulator.url), quiet);
-    const directory = new TenantDirectory(db, keyring, { ttlSeconds: 3_600 });
     const cards = new VirgilCardPublisher(emulator.url);
+    const tenants = new TenantService(db, keyring, cards, quiet);
+    const directory = new TenantDirectory(db, keyring, { ttlSeconds: 3_600 });
 
     const port = await freePort();
     const adminToken = randomBytes(24).toString('base64url');
@@ -272,7 +272,6 @@ export async function runScaleBench(): Promise<ScaleReport> {
     await queueIdle();
     if (latencyMs > 0) emulator.setFaults([{ route: '*', latencyMs }]);
 
-    const runs = () => completedRuns;
     /**
      * Waits until every group's desired version is synced; returns when each synced
      * (performance.now()). `done` may be passed in to follow the progress.
@@ -304,7 +303,7 @@ export async function runScaleBench(): Promise<ScaleReport> {
       pollMs: number, opts: { synced?: Map<string, number>; perSecond?: number } = {},
     ): Promise<PhaseRow> {
       proxy.reset();
-      const runsBefore = runs();
+      const runsBefore = completedRuns;
       const cpuBefore = await cpuMs(worker.pid);
       const sentAt = new Map<string, number>();
       const started = performance.now();
@@ -317,13 +316,15 @@ export async function runScaleBench(): Promise<ScaleReport> {
         await send(it.appId, it.trigger, it.payload);
       });
       const done = await watching;
+      // A run records the group as synced before its job completes: count the runs once they have.
+      await queueIdle();
       const seconds = (Math.max(...done.values()) - started) / 1000;
       const latencies = [...done].map(([key, at]) => at - sentAt.get(key)!).sort((a, b) => a - b);
       report.callsByOperation[name] = Object.fromEntries([...proxy.counts].sort());
       const row: PhaseRow = {
         phase: name, groups: items.length, p50Ms: round(percentile(latencies, 50)), p99Ms: round(percentile(latencies, 99)),
         groupsPerSecond: round(items.length / seconds, 1), virgilCallsPerGroup: round(proxy.total() / items.length, 2),
-        runsPerGroup: round((runs() - runsBefore) / items.length, 2),
+        runsPerGroup: round((completedRuns - runsBefore) / items.length, 2),
         workerCpuMsPerGroup: round(((await cpuMs(worker.pid)) - cpuBefore) / items.length, 1),
       };
       report.rows.push(row);

@@ -35,16 +35,8 @@ import { VirgilCardPublisher } from '../src/virgil/cards.js';
 import { generateEd25519KeyPair, importEd25519PrivateKey } from '../src/virgil/keys.js';
 import { makeCallerTokens } from './lib/caller-tokens.js';
 import { startBenchServers } from './lib/bench-servers.js';
-
-/**
- * A CometChat group webhook carrying what the intake reads: the envelope, the group (guid, owner,
- * times in unix seconds) and the members as keys of `data.members`.
- */
-function cometchatDelivery(appId: string, trigger: string, p: { guid?: unknown; owner?: unknown; members?: unknown; createdAt?: unknown; updatedAt?: unknown }) {
-  const group = { guid: p.guid, owner: p.owner, createdAt: p.createdAt ?? p.updatedAt, updatedAt: p.updatedAt ?? p.createdAt };
-  const members = Array.isArray(p.members) ? Object.fromEntries(p.members.map((uid: string) => [uid, { uid }])) : undefined;
-  return { trigger, appId, region: 'us', webhook: 'bench', data: { group, ...(members ? { members } : {}) } };
-}
+import { percentile } from './lib/load.js';
+import { cometchatDelivery } from './lib/webhook-sender.js';
 
 export interface WorkerBenchRow {
   phase: string;
@@ -61,11 +53,6 @@ export interface WorkerBenchRow {
 
 const POLL_MS = 10;
 const PHASE_TIMEOUT_MS = 120_000;
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-}
 
 export async function runWorkerBench(opts: { groups?: number; concurrency?: number } = {}): Promise<{ rows: WorkerBenchRow[]; readdCalls: Record<string, number> }> {
   const groupCount = opts.groups ?? Number(process.env.BENCH_WORKER_GROUPS ?? 50);
@@ -126,13 +113,13 @@ export async function runWorkerBench(opts: { groups?: number; concurrency?: numb
     const member = (g: number, k: number) => uids[(g * 3 + k) % uids.length];
     let clock = Math.floor(Date.now() / 1000) - 3_600;
 
-    const send = (trigger: string, payload: Record<string, unknown>) => fetch(`${url}/v1/webhooks/${appId}/cometchat`, {
+    const send = (trigger: string, payload: Parameters<typeof cometchatDelivery>[2]) => fetch(`${url}/v1/webhooks/${appId}/cometchat`, {
       method: 'POST',
       headers: { authorization: `Basic ${Buffer.from(`${basic.username}:${basic.password}`).toString('base64')}`, 'content-type': 'application/json' },
-      body: JSON.stringify(cometchatDelivery(appId, trigger, payload)),
+      body: cometchatDelivery(appId, trigger, payload),
     }).then(async (res) => { if (res.status !== 200) throw new Error(`${trigger}: ${res.status} ${await res.text()}`); });
 
-    async function phase(name: string, trigger: string, build: (g: number, at: number) => Record<string, unknown>, phaseGuids = guids, oneAtATime = false): Promise<WorkerBenchRow> {
+    async function phase(name: string, trigger: string, build: (g: number, at: number) => Parameters<typeof cometchatDelivery>[2], phaseGuids = guids, oneAtATime = false): Promise<WorkerBenchRow> {
       const guids = phaseGuids;
       const at = ++clock;
       proxy.reset();

@@ -64,6 +64,12 @@ export async function runLoad(opts: LoadOptions, seconds: number): Promise<LoadR
   };
 }
 
+/** The p-th percentile (nearest rank) of ascending values; NaN for none. */
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;

@@ -3,11 +3,11 @@
  * `schema_migrations`. A transaction-scoped advisory lock makes concurrent starts safe: the second
  * process waits, then sees the migrations as applied.
  */
-import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import type pg from 'pg';
+import { sha256Hex } from '../lib/sha256.js';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
 const LOCK_ID = 0x2ee_0001; // arbitrary, constant for this application
@@ -27,7 +27,7 @@ export async function migrate(pool: pg.Pool, dir: string = MIGRATIONS_DIR): Prom
     const done = new Map(rows.map((r) => [r.name, r.checksum]));
     for (const file of files) {
       const sql = await readFile(path.join(dir, file), 'utf8');
-      const checksum = createHash('sha256').update(sql).digest('hex');
+      const checksum = sha256Hex(sql);
       const previous = done.get(file);
       if (previous !== undefined) {
         if (previous !== checksum) throw new Error(`migration ${file} was changed after it was applied`);

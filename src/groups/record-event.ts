@@ -3,12 +3,13 @@
  * transaction, together with the reconcile_outbox rows, so an accepted event is never half applied
  * and a reconcile request survives a crash right after the commit.
  *
- * Several events (of any tenants and groups) can be recorded in one transaction with the same few
- * statements as one event: store them all, lock every group they decide about (in one order), read
- * the member decisions they touch, apply the rules in memory event by event (in the order given:
- * events of one group see each other's decisions, exactly as if they had been recorded one after
- * the other), then write members, groups and outbox rows. The webhook intake uses that to record
- * the events that arrive together (group commit, see src/webhooks/intake.ts).
+ * Several events (of any tenants and groups) are recorded in one transaction of two statements,
+ * as one event is: the first stores them all, locks every group they decide about (in one order)
+ * and reads the member decisions they touch; the rules are applied in memory event by event (in
+ * the order given: events of one group see each other's decisions, exactly as if they had been
+ * recorded one after the other); the second writes members, groups and outbox rows. The webhook
+ * intake uses that to record the events that arrive together (group commit, see
+ * src/webhooks/intake.ts).
  *
  * Concurrency: every writer of a group's desired state locks its `groups` row first (FOR UPDATE),
  * so decisions about one group are applied one at a time on every replica, while different groups
@@ -100,10 +101,9 @@ export async function recordGroupEvents(db: Db, items: readonly EventToRecord[],
       if (!accepted.has(key)) accepted.set(key, groups.get(key)!);
     }
     const locked = await lockGroupsRegisters(trx, [...accepted.values()], first.locked);
-    const current = new Set(first.locked.filter((r) => first.seen.get(groupKey({ tenantId: r.tenant_id, guid: r.guid })) === r.version)
-      .map((r) => groupKey({ tenantId: r.tenant_id, guid: r.guid })));
-    const members = memberDecisionsByGroup([...accepted.values()].filter((g) => current.has(groupKey(g))), first.members);
-    const reread = [...accepted.values()].filter((g) => !current.has(groupKey(g)));
+    const acceptedGroups = [...accepted.values()];
+    const members = memberDecisionsByGroup(acceptedGroups.filter((g) => first.current.has(groupKey(g))), first.members);
+    const reread = acceptedGroups.filter((g) => !first.current.has(groupKey(g)));
     for (const [key, decisions] of await membersDecisions(trx, reread)) members.set(key, decisions);
 
     // The rules, event by event; each group's state carries over to its next event.
@@ -153,12 +153,12 @@ type MemberDecisions = ReturnType<typeof decisionsOf>;
  * `groups`' uids, in one statement (one round trip). The events' keys are taken first, then the
  * groups' rows, the order every recording transaction takes them in (the lock waits for the insert:
  * its condition reads the stored rows). The decisions are read with the statement's snapshot, taken
- * before any lock: current for a group only when the snapshot saw the row version the lock got
- * (`seen`, by group key).
+ * before any lock: `current` holds the keys of the groups whose decisions that read got right, those
+ * whose locked row version is the one the snapshot saw.
  */
 async function storeEventsAndReadGroups(
   trx: Transaction<Database>, items: readonly EventToRecord[], groups: ReadonlyArray<GroupKey & { uids: Set<string> }>,
-): Promise<{ stored: Set<string>; locked: LockedGroupRow[]; seen: Map<string, string>; members: MemberDecisionRow[] }> {
+): Promise<{ stored: Set<string>; locked: LockedGroupRow[]; current: Set<string>; members: MemberDecisionRow[] }> {
   const { rows } = await prepared(sql<{ stored: StoredEventKey[]; locked: LockedGroupRow[]; seen: Array<{ tenant_id: string; guid: string; version: string }>; members: MemberDecisionRow[] }>`
     WITH stored AS (${webhookEventsInsert(items)}),
          locked AS (${groupsLock(groups, sql<boolean>`(SELECT count(*) FROM stored) >= 0`)}),
@@ -169,10 +169,12 @@ async function storeEventsAndReadGroups(
            (SELECT coalesce(json_agg(seen), '[]') FROM seen) AS seen,
            (SELECT coalesce(json_agg(members), '[]') FROM members) AS members`).execute(trx);
   const { stored, locked, seen, members } = rows[0]!;
+  const rowKey = (r: { tenant_id: string; guid: string }) => groupKey({ tenantId: r.tenant_id, guid: r.guid });
+  const seenVersions = new Map(seen.map((r) => [rowKey(r), r.version]));
   return {
     stored: new Set(stored.map((r) => eventKey(r.tenant_id, { source: r.source as GroupEvent['source'], key: r.event_key }))),
     locked,
-    seen: new Map(seen.map((r) => [groupKey({ tenantId: r.tenant_id, guid: r.guid }), r.version])),
+    current: new Set(locked.filter((r) => seenVersions.get(rowKey(r)) === r.version).map(rowKey)),
     members,
   };
 }

@@ -1,17 +1,15 @@
 /**
- * SHA-256, the one way the service hashes (content keys, job ids, secret comparison). Node's
- * one-shot crypto.hash (20.12 and later) skips building a Hash object per call, which the webhook
- * hot path does several times per delivery; earlier Node 20 releases fall back to createHash.
+ * Hashing, in one place: SHA-256 for content keys, job ids and secret comparison, and the digest
+ * Virgil's signatures are made over (src/virgil/jwt.ts). Node's one-shot crypto.hash (20.12 and
+ * later) skips building a Hash object per call, which the webhook hot path does several times per
+ * delivery and every token signature once.
  */
-import * as crypto from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 
-type OneShot = (algorithm: string, data: string | Buffer, outputEncoding: 'buffer' | 'hex') => Buffer | string;
-const oneShot = (crypto as unknown as { hash?: OneShot }).hash;
+export const digest: (algorithm: 'sha256' | 'sha512', data: string | Buffer) => Buffer = typeof hash === 'function'
+  ? (algorithm, data) => hash(algorithm, data, 'buffer')
+  : (algorithm, data) => createHash(algorithm).update(data).digest();
 
-export function sha256(value: string | Buffer): Buffer {
-  return oneShot ? oneShot('sha256', value, 'buffer') as Buffer : crypto.createHash('sha256').update(value).digest();
-}
+export const sha256 = (value: string | Buffer): Buffer => digest('sha256', value);
 
-export function sha256Hex(value: string | Buffer): string {
-  return oneShot ? oneShot('sha256', value, 'hex') as string : crypto.createHash('sha256').update(value).digest('hex');
-}
+export const sha256Hex = (value: string | Buffer): string => digest('sha256', value).toString('hex');

@@ -38,10 +38,12 @@ export const DEFAULT_BACKOFF: BackoffSettings = { baseMs: 1_000, capMs: 60_000 }
  * CAPPED_EXPONENTIAL_BACKOFF (the built-in "fixed" and "exponential" types are unaffected).
  */
 export function cappedExponentialBackoff(settings: BackoffSettings = DEFAULT_BACKOFF): BackoffStrategy {
-  return (attemptsMade) => {
-    const base = Math.min(settings.capMs, settings.baseMs * 2 ** Math.max(0, attemptsMade - 1));
-    return Math.round(base * (0.8 + Math.random() * 0.4));
-  };
+  return (attemptsMade) => Math.round(cappedDelayMs(attemptsMade, settings) * (0.8 + Math.random() * 0.4));
+}
+
+/** The delay after the n-th failure in a row, before jitter: base, 2×base, 4×base … capped. */
+export function cappedDelayMs(failures: number, settings: BackoffSettings = DEFAULT_BACKOFF): number {
+  return Math.min(settings.capMs, settings.baseMs * 2 ** Math.max(0, failures - 1));
 }
 
 export const DEFAULT_JOB_OPTIONS: DefaultJobOptions = {

@@ -13,7 +13,7 @@
  * The clock and the random source are injectable (tests).
  */
 import { DelayedError } from 'bullmq';
-import type { BackoffSettings } from './jobs.js';
+import { cappedDelayMs, DEFAULT_BACKOFF, type BackoffSettings } from './jobs.js';
 
 /**
  * A job sent back to the queue by the gate before it started (tenant at its cap, or backing off):
@@ -51,7 +51,7 @@ export class TenantGate {
   constructor(opts: TenantGateOptions) {
     if (!Number.isInteger(opts.perTenant) || opts.perTenant < 1) throw new RangeError('perTenant must be a positive integer');
     this.perTenant = opts.perTenant;
-    this.#backoff = opts.backoff ?? { baseMs: 1_000, capMs: 60_000 };
+    this.#backoff = opts.backoff ?? DEFAULT_BACKOFF;
     this.#busyRetryMs = opts.busyRetryMs ?? 250;
     this.#now = opts.now ?? Date.now;
     this.#random = opts.random ?? Math.random;
@@ -73,7 +73,7 @@ export class TenantGate {
         state.running--;
         if (end === 'rate-limited') {
           state.strikes++;
-          const wait = Math.min(this.#backoff.capMs, this.#backoff.baseMs * 2 ** (state.strikes - 1));
+          const wait = cappedDelayMs(state.strikes, this.#backoff);
           state.pausedUntil = Math.max(state.pausedUntil, this.#now() + wait);
         } else {
           state.strikes = 0;

@@ -7,7 +7,8 @@
  * virgil-sdk's `JwtVerifier`, while several times faster on the hot path: SHA-512 and verification
  * come from node:crypto, the signature of a JWT from libsodium where it loads (src/crypto/ed25519.ts).
  */
-import { createHash, hash, KeyObject, sign, verify } from 'node:crypto';
+import { KeyObject, sign, verify } from 'node:crypto';
+import { digest } from '../lib/sha256.js';
 import { createEd25519Signer, type Ed25519EngineName, type Ed25519Signer } from '../crypto/ed25519.js';
 
 /** DER prefix of `SEQUENCE { SEQUENCE { OID sha512, NULL }, OCTET STRING(64) }`. */
@@ -25,13 +26,8 @@ function b64url(data: Buffer | string): string {
   return Buffer.from(data).toString('base64url');
 }
 
-/**
- * SHA-512 with the one-shot crypto.hash where Node has it (20.12+): it skips building a Hash object,
- * a measurable share of a token's cost besides the signature itself.
- */
-const sha512: (data: Buffer | string) => Buffer = typeof hash === 'function'
-  ? (data) => hash('sha512', data, 'buffer')
-  : (data) => createHash('sha512').update(data).digest();
+/** SHA-512, one-shot (src/lib/sha256.ts): a measurable share of a token's cost besides the signature itself. */
+const sha512 = (data: Buffer | string): Buffer => digest('sha512', data);
 
 /**
  * Signs data the Virgil way: Ed25519 over SHA-512(data), DER-wrapped. A KeyObject is used with
