@@ -238,11 +238,16 @@ t.test('Virgil failing 30% of calls for a while: retries with backoff, then ever
       return Number(rows[0].n) > 0;
     }, 'failures to be recorded while Virgil is flaky');
     // Keep failing a while: until some group has exhausted its attempts under the faults (seen in the
-    // log), or at least retries have failed repeatedly, so the sweeper's retry of failed groups runs.
-    await waitFor(() => {
+    // log), or at least retries have failed repeatedly, so the sweeper's retry of failed groups runs;
+    // or until no flaky group has anything left to run (each change runs once, so the runs, and the
+    // failures they can meet, may end first).
+    await waitFor(async () => {
       const failures = workerLogs().filter((l) => l?.msg === 'reconcile failed' && String(l.guid).startsWith('flaky-') && l.guid !== 'flaky-doomed');
-      return failures.some((l) => l!.final === true) || failures.filter((l) => Number(l!.attempt) >= 2).length >= 6;
-    }, 'flaky groups to fail their retries', 60_000);
+      if (failures.some((l) => l!.final === true) || failures.filter((l) => Number(l!.attempt) >= 2).length >= 6) return true;
+      const { rows } = await sql<{ n: string }>`SELECT count(*) AS n FROM groups WHERE tenant_id = ${tenant.appId} AND guid LIKE 'flaky-%'
+        AND guid <> 'flaky-doomed' AND synced_version < desired_version`.execute(h.ctx.db);
+      return Number(rows[0].n) === 0;
+    }, 'flaky groups to fail their retries, or to have nothing left to run', 60_000);
   } finally {
     h.emulator.clearFaults();
   }
